@@ -1,0 +1,1 @@
+"""Folio's product code: everything but the Streamlit pages. Never imports streamlit."""

@@ -1,0 +1,188 @@
+"""Configuration in one place: explicit argument, then environment, then default.
+
+    load_settings()                       # environment and defaults
+    load_settings(context=40960)          # an argument wins over FOLIO_CONTEXT
+    OLLAMA_HOST=10.0.0.5 -> http://10.0.0.5:11434 (parsed as Ollama parses it)
+
+Environment variables: OLLAMA_HOST (as Ollama defines it) and FOLIO_* for the rest
+(see ENV_NAMES below and the README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_OLLAMA_PORT = "11434"
+DEFAULT_MODEL = "qwen3-128k:14b"
+
+
+def parse_ollama_host(value: str | None) -> str:
+    """Turn an OLLAMA_HOST value into a base URL the way Ollama's envconfig.Host does.
+
+    >>> parse_ollama_host(None)
+    'http://127.0.0.1:11434'
+    >>> parse_ollama_host("0.0.0.0")
+    'http://127.0.0.1:11434'
+    >>> parse_ollama_host("example.com")
+    'http://example.com:11434'
+    >>> parse_ollama_host("https://example.com")
+    'https://example.com:443'
+    >>> parse_ollama_host("127.0.0.1:9999")
+    'http://127.0.0.1:9999'
+    >>> parse_ollama_host("http://[::1]:8080/ollama")
+    'http://[::1]:8080/ollama'
+    """
+    text = (value or "").strip().strip("\"'")
+    default_port = DEFAULT_OLLAMA_PORT
+    scheme, sep, hostport = text.partition("://")
+    if not sep:
+        scheme, hostport = "http", text
+    elif scheme == "http":
+        default_port = "80"
+    elif scheme == "https":
+        default_port = "443"
+    hostport, _, path = hostport.partition("/")
+    host, port = _split_host_port(hostport)
+    if host is None:
+        host, port = "127.0.0.1", default_port
+        bare = hostport.strip("[]")
+        if bare:
+            host = bare
+    if not port.isdigit() or int(port) > 65535:
+        port = default_port
+    # 0.0.0.0 is where a server listens, not an address a client can reach everywhere.
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    if _is_ipv6(host):
+        host = f"[{host}]"
+    url = f"{scheme}://{host}:{port}"
+    return f"{url}/{path}".rstrip("/") if path else url
+
+
+def _split_host_port(hostport: str) -> tuple[str | None, str]:
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end != -1 and hostport[end + 1 : end + 2] == ":":
+            return hostport[1:end], hostport[end + 2 :]
+        return None, ""
+    if hostport.count(":") == 1:
+        host, port = hostport.split(":")
+        return host, port
+    return None, ""
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder: $XDG_DATA_HOME/folio, else ~/.local/share/folio."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "folio"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user or a deployment can set. Field docs give units."""
+
+    backend: str = "ollama"
+    """'ollama' (native /api/chat) or 'openai' (vLLM, llama.cpp server, ...)."""
+    host: str = f"http://127.0.0.1:{DEFAULT_OLLAMA_PORT}"
+    """Base URL of the model server."""
+    model: str = DEFAULT_MODEL
+    context: int = 131072
+    """Configured context in tokens; the real budget is min(this, model's trained context)."""
+    answer_reserve: int = 4096
+    """Tokens kept free for the answer itself."""
+    thinking_reserve: int = 8192
+    """Extra tokens kept free for the reasoning when thinking is on."""
+    think: bool = False
+    """Thinking default for new questions."""
+    keep_alive: str = "2h"
+    """How long the server keeps the model and its prompt cache loaded."""
+    read_timeout: float = 900.0
+    """Seconds of silence allowed from the server (reading 100k tokens takes minutes)."""
+    connect_timeout: float = 10.0
+    max_file_mb: int = 200
+    """Largest file accepted, in megabytes (MB = 1,000,000 bytes)."""
+    doc_timeout: float = 300.0
+    """Seconds one document may take to read before it is refused."""
+    ocr: bool = True
+    """OCR pages without a text layer when Tesseract is installed."""
+    ocr_language: str = "eng+chi_sim"
+    data_dir: Path = field(default_factory=default_data_dir)
+    api_key: str = ""
+    """Bearer token for OpenAI-compatible servers that need one."""
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1_000_000
+
+    def reserved(self, think: bool) -> int:
+        """Answer room kept free in the context for one call."""
+        return self.answer_reserve + (self.thinking_reserve if think else 0)
+
+
+ENV_NAMES = {
+    "backend": "FOLIO_BACKEND",
+    "model": "FOLIO_MODEL",
+    "context": "FOLIO_CONTEXT",
+    "answer_reserve": "FOLIO_ANSWER_RESERVE",
+    "thinking_reserve": "FOLIO_THINKING_RESERVE",
+    "think": "FOLIO_THINK",
+    "keep_alive": "FOLIO_KEEP_ALIVE",
+    "read_timeout": "FOLIO_READ_TIMEOUT",
+    "connect_timeout": "FOLIO_CONNECT_TIMEOUT",
+    "max_file_mb": "FOLIO_MAX_FILE_MB",
+    "doc_timeout": "FOLIO_DOC_TIMEOUT",
+    "ocr": "FOLIO_OCR",
+    "ocr_language": "FOLIO_OCR_LANGUAGE",
+    "data_dir": "FOLIO_DATA_DIR",
+    "api_key": "FOLIO_API_KEY",
+}
+
+
+def _convert(name: str, raw: str):
+    kind = Settings.__dataclass_fields__[name].type
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind == "Path":
+        return Path(raw).expanduser()
+    return raw
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from arguments (non-None win), then environment, then defaults."""
+    from .errors import InputError
+
+    values: dict = {}
+    for name, env in ENV_NAMES.items():
+        raw = os.environ.get(env)
+        if raw is not None and raw != "":
+            try:
+                values[name] = _convert(name, raw)
+            except ValueError as exc:
+                raise InputError(f"{env}={raw!r} is not a valid value: {exc}. Fix or unset it.") from exc
+    host_env = os.environ.get("FOLIO_HOST")
+    if host_env:
+        values["host"] = host_env.rstrip("/")
+    elif values.get("backend", "ollama") == "ollama" or "OLLAMA_HOST" in os.environ:
+        values["host"] = parse_ollama_host(os.environ.get("OLLAMA_HOST"))
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = value.rstrip("/") if name == "host" else value
+    return Settings(**values)
