@@ -1,0 +1,31 @@
+"""Folio's web app: the frame and router. Run with `streamlit run app.py`.
+
+The pages in pages/ are thin: they read session state, call lib/, and render.
+Session state is initialised here, in one place (pages/_ui.py: init_state).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # `streamlit run` from another folder must still find lib/
+    sys.path.insert(0, str(ROOT))
+
+from pages import _ui  # noqa: E402
+
+st.set_page_config(page_title="Folio", page_icon=":material/menu_book:", layout="wide")
+_ui.init_state()
+
+PAGES = [
+    st.Page("pages/library.py", title="Library", icon=":material/library_books:", default=True),
+    st.Page("pages/ask.py", title="Ask", icon=":material/forum:"),
+    st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("pages/settings.py", title="Settings", icon=":material/tune:"),
+]
+page = st.navigation(PAGES)
+_ui.sidebar_status()
+page.run()

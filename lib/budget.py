@@ -1,0 +1,209 @@
+"""The token budget of one call, computed from the prompt Folio would really send.
+
+    context    the real context: min(configured, the model's trained context)
+  - system     the rendered system block (what num_keep pins)
+  - template   chat-template tokens: turn markers, the generation prompt, the document block
+  - question   the question (its label included)
+  - history    earlier questions and answers of a follow-up conversation
+  - reserved   room kept free for the answer (more when thinking is on)
+  = available  room for the documents
+  - documents  each document as rendered in the prompt (delimiters, page markers, IDs)
+  = left       (negative: overrun, and Folio refuses before sending)
+
+No I/O; counts come from lib.tokens (exact, or an estimate that is labelled as such).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from . import prompt
+from .config import Settings
+from .documents import Document
+from .passages import assign_unique_ids
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Where the context goes for one call; every number in tokens."""
+
+    context: int
+    system: int
+    template: int
+    question: int
+    history: int
+    reserved: int
+    documents: dict[str, int]
+    """Document name -> tokens of that document as rendered in the prompt, in prompt order."""
+    counter: str
+    """'exact' or 'estimate' (estimates never under-count and are labelled wherever shown)."""
+    think: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_documents(self) -> int:
+        return sum(self.documents.values())
+
+    @property
+    def prompt(self) -> int:
+        """Tokens of the whole rendered prompt."""
+        return self.system + self.template + self.question + self.history + self.total_documents
+
+    @property
+    def available(self) -> int:
+        """Room for the documents."""
+        return self.context - self.system - self.template - self.question - self.history - self.reserved
+
+    @property
+    def used(self) -> int:
+        return self.total_documents
+
+    @property
+    def left(self) -> int:
+        """Room left after the documents (negative when they do not fit)."""
+        return self.available - self.used
+
+    @property
+    def overrun(self) -> int:
+        """Tokens over the budget; 0 when everything fits."""
+        return max(0, -self.left)
+
+    @property
+    def fits(self) -> bool:
+        return self.left >= 0
+
+    @property
+    def is_estimate(self) -> bool:
+        return self.counter != "exact"
+
+    def to_json(self) -> dict:
+        """The `budget` object of `python -m lib ingest --json`."""
+        return {
+            "context": self.context,
+            "system": self.system,
+            "reserved": self.reserved,
+            "available": self.available,
+            "documents": self.total_documents,
+            "fits": self.fits,
+        }
+
+    def to_dict(self) -> dict:
+        """Every number, for the UI and for debugging."""
+        return {
+            **self.to_json(),
+            "template": self.template,
+            "question": self.question,
+            "history": self.history,
+            "per_document": dict(self.documents),
+            "prompt": self.prompt,
+            "left": self.left,
+            "overrun": self.overrun,
+            "counter": self.counter,
+            "think": self.think,
+        }
+
+    def refusal_message(self) -> str:
+        """Why the documents cannot be sent, with the tokens of each document."""
+        label = " (estimated)" if self.is_estimate else ""
+        parts = ", ".join(f"{name} {tokens:,}" for name, tokens in _largest_first(self.documents))
+        if self.available < 0:
+            text = (
+                f"A context of {self.context:,} tokens cannot hold even the system instructions "
+                f"({self.system:,}), the question ({self.question + self.history:,}) and the "
+                f"{self.reserved:,} reserved for the answer, before any document: over by "
+                f"{self.overrun:,}{label}. Documents: {parts}. Raise the context (or lower "
+                "FOLIO_ANSWER_RESERVE)."
+            )
+            return " ".join([text, *self.notes])
+        text = (
+            f"Selected documents need {self.total_documents:,} tokens{label} but only "
+            f"{max(self.available, 0):,} are available: over by {self.overrun:,}. {parts}. "
+            "Deselect documents or raise the context."
+        )
+        return " ".join([text, *self.notes])
+
+    def summary(self) -> str:
+        """One line: fits or not, with the numbers."""
+        label = " (estimate)" if self.is_estimate else ""
+        if self.fits:
+            return (
+                f"Fits{label}: documents {self.total_documents:,} of {self.available:,} available tokens, "
+                f"{self.left:,} left (context {self.context:,}, {self.reserved:,} reserved for the answer)."
+            )
+        return f"Does not fit{label}: " + self.refusal_message()
+
+
+def _largest_first(documents: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(documents.items(), key=lambda item: -item[1])
+
+
+def _unique_names(documents: Sequence[Document]) -> list[str]:
+    """Document names, made distinct where two selected files share a name."""
+    seen: dict[str, int] = {}
+    names = []
+    for document in documents:
+        seen[document.name] = seen.get(document.name, 0) + 1
+        names.append(document.name if seen[document.name] == 1 else f"{document.name} ({document.sha256[:8]})")
+    return names
+
+
+def _count_all(counter, texts: list[str]) -> list[int]:
+    many = getattr(counter, "count_many", None)
+    return list(many(texts)) if many else [counter.count(t) for t in texts]
+
+
+def _history_texts(history: Sequence) -> list[str]:
+    """The texts earlier turns add to the prompt: each question and answer as rendered."""
+    texts = []
+    for item in history:
+        question, answer = prompt.history_turn(item)
+        texts += [prompt.render_question(question), prompt.neutralise(answer)]
+    return texts
+
+
+def compute_budget(
+    documents: Sequence[Document],
+    settings: Settings,
+    *,
+    question: str = "",
+    think: bool | None = None,
+    context: int | None = None,
+    history: Sequence = (),
+    counter=None,
+) -> Budget:
+    """The budget of asking `question` about `documents`: computed from the real prompt."""
+    from .tokens import get_counter
+
+    counter = counter or get_counter()
+    think = settings.think if think is None else bool(think)
+    context = int(context or settings.context)
+    # The IDs the request will carry (unique across this selection): counts match the prompt.
+    ordered = assign_unique_ids(prompt.sorted_documents(documents))
+    history_texts = _history_texts(history)
+    rendered = prompt.render_chat(prompt.build_messages(ordered, question, history), think)
+    texts = [rendered, prompt.system_block(), prompt.render_question(question), *history_texts]
+    texts += [prompt.render_document(d) for d in ordered]
+    counts = _count_all(counter, texts)
+    total, system, question_tokens = counts[:3]
+    history_tokens = sum(counts[3 : 3 + len(history_texts)])
+    doc_counts = counts[3 + len(history_texts) :]
+    per_document = dict(zip(_unique_names(ordered), doc_counts))
+    # What is left is the chat template; an estimator counts parts and whole separately
+    # and may round differently, so never below 0.
+    template = max(total - system - question_tokens - history_tokens - sum(doc_counts), 0)
+    notes = []
+    if context < settings.context:
+        notes.append(f"The model holds {context:,} tokens, less than the configured {settings.context:,}.")
+    return Budget(
+        context=context,
+        system=system,
+        template=template,
+        question=question_tokens,
+        history=history_tokens,
+        reserved=settings.reserved(think),
+        documents=per_document,
+        counter=counter.kind,
+        think=think,
+        notes=notes,
+    )

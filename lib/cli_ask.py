@@ -1,0 +1,329 @@
+"""`python -m lib ask FILE... --question TEXT` and `python -m lib doctor`.
+
+    python -m lib ask lease.pdf --question "Who repairs the roof?"          # streamed
+    python -m lib ask a.pdf b.docx -q "..." --think --json                   # one JSON object
+    python -m lib doctor --model qwen3-128k:14b
+
+Exit status: 0 answered; 2 a problem with the input (unreadable file, does not fit);
+3 a problem with the server (also an answer the server interrupted); 130 stopped by you.
+The answer goes to stdout; thinking, progress and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+
+from .config import load_settings
+from .errors import FolioError, InputError
+
+WAIT_REFRESH_S = 1.0
+"""How often the 'waiting for the model' line is refreshed on a terminal."""
+EXIT_CANCELLED = 130
+STATUS_MARKS = {"verified": "verified  ", "unverified": "UNVERIFIED", "invalid": "INVALID   "}
+
+
+def add_parser(subparsers) -> None:
+    """Register `ask` and `doctor`."""
+    ask = subparsers.add_parser(
+        "ask",
+        help="ask documents a question; the answer cites passages Folio verifies",
+        description="Send the whole documents and the question to the model in one call; "
+        "stream the answer and check every citation.",
+    )
+    ask.add_argument("files", nargs="+", metavar="FILE", help="documents to ask (PDF, DOCX, EPUB, HTML, text)")
+    ask.add_argument("--question", "-q", required=True, help="the question")
+    mode = ask.add_mutually_exclusive_group()
+    mode.add_argument("--think", dest="think", action="store_true", default=None,
+                      help="let the model reason first (slower, more room reserved)")
+    mode.add_argument("--no-think", dest="think", action="store_false", help="answer directly")
+    _server_arguments(ask)
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+    ask.add_argument("--password", help="password for encrypted PDFs")
+    ask.set_defaults(handler=run)
+
+    doctor = subparsers.add_parser(
+        "doctor",
+        help="check the model server: version, model, capabilities, context, KV memory",
+        description="Report what the model server offers and what Folio's configured context costs.",
+    )
+    _server_arguments(doctor)
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor.set_defaults(handler=run)
+
+
+def _server_arguments(parser) -> None:
+    parser.add_argument("--backend", choices=("ollama", "openai"), help="server kind (default: ollama)")
+    parser.add_argument("--host", help="server URL (default: OLLAMA_HOST or http://127.0.0.1:11434)")
+    parser.add_argument("--model", help="model name (default: FOLIO_MODEL or qwen3-128k:14b)")
+    parser.add_argument("--context", type=int, help="configured context in tokens (default: 131072)")
+
+
+def run(args) -> int:
+    """Entry point for both commands."""
+    if args.command == "doctor":
+        return run_doctor(args)
+    return run_ask(args)
+
+
+def _settings(args):
+    if args.context is not None and args.context <= 0:
+        raise InputError(f"--context {args.context} is not a positive number of tokens.")
+    return load_settings(backend=args.backend, host=args.host, model=args.model, context=args.context)
+
+
+# ------------------------------------------------------------------------------------ ask
+
+
+def run_ask(args) -> int:
+    try:
+        settings = _settings(args)
+        documents = _read_documents(args, settings)
+        return _ask(args, settings, documents)
+    except FolioError as exc:
+        return _fail(args, exc)
+
+
+def _fail(args, exc: FolioError) -> int:
+    """Report an error: one line on stderr, and with --json one object on stdout."""
+    print(f"folio: {exc}", file=sys.stderr)
+    if args.json:
+        errors = getattr(exc, "errors", [])
+        print(json.dumps({"error": str(exc), "errors": errors, "exit_status": exc.exit_status},
+                         ensure_ascii=False))
+    return exc.exit_status
+
+
+def _read_documents(args, settings):
+    """Read every file; any unreadable one stops the question (an answer must see them all)."""
+    from .ingest import ingest_paths
+
+    progress = _reading_progress() if sys.stderr.isatty() else None
+    report = ingest_paths(args.files, password=args.password, settings=settings, progress=progress)
+    if progress:
+        sys.stderr.write("\r\x1b[2K")
+    if report.errors:
+        for name, message in report.errors:
+            print(f"folio: {message if name in message else f'{name}: {message}'}", file=sys.stderr)
+        names = ", ".join(name for name, _ in report.errors)
+        raise _InputErrors(
+            f"Could not read {names}; nothing was asked. Fix or remove the file(s) and ask again.",
+            [{"name": name, "message": message} for name, message in report.errors],
+        )
+    if not report.documents:
+        raise InputError("No documents to ask: give at least one readable file.")
+    return report.documents
+
+
+def _reading_progress():
+    """A one-line progress display on a terminal, refreshed at most a few times a second."""
+    last = [0.0]
+
+    def show(name: str, stage: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2:
+            return
+        last[0] = now
+        of = f"/{total}" if total else ""
+        sys.stderr.write(f"\r\x1b[2K{name}: {stage} {done}{of}")
+        sys.stderr.flush()
+
+    return show
+
+
+class _InputErrors(InputError):
+    def __init__(self, message: str, errors: list[dict]):
+        self.errors = errors
+        super().__init__(message)
+
+
+def _ask(args, settings, documents) -> int:
+    from .answering import ask_stream
+
+    cancel = threading.Event()
+    events: queue.Queue = queue.Queue()
+    worker = threading.Thread(
+        target=_produce, args=(ask_stream, documents, args, settings, cancel, events), daemon=True
+    )
+    worker.start()
+    view = _JsonView() if args.json else _TerminalView()
+    answer = _consume(events, view, cancel)
+    if answer is None:
+        return EXIT_CANCELLED
+    view.finish(answer)
+    if answer.interrupted:
+        return EXIT_CANCELLED if cancel.is_set() else 3
+    return 0
+
+
+def _produce(ask_stream, documents, args, settings, cancel, events: queue.Queue) -> None:
+    """Run the question in a worker so the terminal can show elapsed time and take Ctrl-C."""
+    try:
+        for event in ask_stream(documents, args.question, settings, think=args.think, cancel=cancel):
+            events.put(("event", event))
+    except FolioError as exc:
+        events.put(("error", exc))
+    except Exception as exc:  # a bug must still reach the user as one line, not a hang
+        events.put(("error", FolioError(f"Unexpected failure: {type(exc).__name__}: {exc}")))
+    finally:
+        events.put(("end", None))
+
+
+def _consume(events: queue.Queue, view, cancel: threading.Event):
+    """Show events as they come; Ctrl-C cancels the call and keeps what arrived."""
+    started = time.monotonic()
+    answer = None
+    while True:
+        try:
+            kind, item = events.get(timeout=WAIT_REFRESH_S)
+        except queue.Empty:
+            view.waiting(time.monotonic() - started)
+            continue
+        except KeyboardInterrupt:
+            cancel.set()
+            view.cancelling()
+            continue
+        if kind == "end":
+            return answer
+        if kind == "error":
+            view.clear()
+            raise item
+        if item.kind == "final":
+            answer = item.answer
+        else:
+            view.show(item)
+
+
+class _TerminalView:
+    """Streams to a terminal: answer on stdout, thinking (dimmed) and progress on stderr."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.in_thinking = False
+        self.got_text = False
+        self.wait_line = False
+
+    def _err(self, text: str, end: str = "\n") -> None:
+        sys.stderr.write(text + end)
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.wait_line:
+            self._err("\r\x1b[2K", end="")
+            self.wait_line = False
+
+    def waiting(self, elapsed: float) -> None:
+        if self.tty and not self.got_text:
+            self._err(f"\r\x1b[2Kwaiting for the model ({elapsed:.0f} s; reading long documents takes a while)",
+                      end="")
+            self.wait_line = True
+
+    def cancelling(self) -> None:
+        self.clear()
+        self._err("\nfolio: stopping; the part that arrived is kept.")
+
+    def show(self, event) -> None:
+        self.clear()
+        if event.kind == "status":
+            self._err(f"folio: {event.text}")
+            return
+        self.got_text = True
+        if event.kind == "thinking":
+            if not self.in_thinking:
+                self._err("\x1b[2m" if self.tty else "", end="")
+                self._err("--- thinking ---")
+                self.in_thinking = True
+            self._err(event.text, end="")
+            return
+        self._end_thinking()
+        sys.stdout.write(event.text)
+        sys.stdout.flush()
+
+    def _end_thinking(self) -> None:
+        if self.in_thinking:
+            self._err("\n--- end of thinking ---" + ("\x1b[0m" if self.tty else ""))
+            self.in_thinking = False
+
+    def finish(self, answer) -> None:
+        self._end_thinking()
+        sys.stdout.write("\n")
+        if answer.citations:
+            sys.stdout.write("\nCitations:\n")
+            for citation in answer.citations:
+                sys.stdout.write(_citation_line(citation) + "\n")
+        if answer.no_answer:
+            sys.stdout.write("\n(The documents do not answer this question.)\n")
+        sys.stdout.flush()
+        for warning in answer.warnings:
+            self._err(f"warning: {warning}")
+        for call in answer.calls:
+            self._err(_call_line(call))
+
+
+class _JsonView:
+    """Collects silently; prints exactly one JSON object at the end."""
+
+    def clear(self) -> None:
+        pass
+
+    def waiting(self, elapsed: float) -> None:
+        pass
+
+    def cancelling(self) -> None:
+        print("folio: stopping; the part that arrived is kept.", file=sys.stderr)
+
+    def show(self, event) -> None:
+        pass
+
+    def finish(self, answer) -> None:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+
+
+def _citation_line(citation) -> str:
+    where = citation.document or "?"
+    if citation.page is not None:
+        where += f" p. {citation.page_label or citation.page}"
+    quote = f' "{citation.quote}"' if citation.quote else " (no quote)"
+    return f"  [{citation.id}] {STATUS_MARKS.get(citation.status, citation.status)} {where}:{quote}"
+
+
+def _call_line(call: dict) -> str:
+    server = call.get("server_prompt_tokens")
+    read = f", server read {server:,}" if isinstance(server, int) else ""
+    first = call.get("first_token_s")
+    first_text = f", first token {first:.1f} s" if isinstance(first, (int, float)) else ""
+    return (
+        f"folio: prompt {call['prompt_tokens']:,} tokens{read}; num_ctx {call['num_ctx']:,}, "
+        f"num_keep {call['num_keep']:,}{first_text}, total {call['total_s']:.1f} s, "
+        f"done: {call.get('done_reason') or '-'}"
+    )
+
+
+# --------------------------------------------------------------------------------- doctor
+
+
+def run_doctor(args) -> int:
+    from .doctor import diagnose, format_report
+
+    try:
+        settings = _settings(args)
+        diagnosis = diagnose(settings)
+    except FolioError as exc:
+        return _fail(args, exc)
+    if args.json:
+        print(json.dumps(_diagnosis_json(diagnosis), ensure_ascii=False, default=str))
+    else:
+        print(format_report(diagnosis))
+    return 0 if getattr(diagnosis, "ok", True) else 3
+
+
+def _diagnosis_json(diagnosis) -> dict:
+    to_json = getattr(diagnosis, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    import dataclasses
+
+    return dataclasses.asdict(diagnosis) if dataclasses.is_dataclass(diagnosis) else dict(vars(diagnosis))

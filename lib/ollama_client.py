@@ -1,0 +1,408 @@
+"""Ollama over its native API (/api/chat streaming NDJSON), never the OpenAI-compatible path.
+
+    backend = OllamaBackend(load_settings())
+    info = backend.check()                 # version >= 0.12.5, model present, trained context
+    for event in backend.chat(request):    # thinking/content events, then done or interrupted
+        print(event.kind, event.text)
+
+Why the native API: Ollama's /v1 path ignores num_ctx, and only /api/chat takes `think`,
+`truncate` (false: an over-long prompt is refused instead of silently cut) and `shift`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Iterator
+
+import httpx
+
+from .backends import (
+    ProgressFn,
+    StreamPump,
+    StreamTimer,
+    cancel_reason,
+    classify_http_error,
+    context_warning,
+    drop_reason,
+    empty_info,
+    error_from_json,
+    error_text,
+    interrupted,
+    make_http_client,
+    mid_stream_error_reason,
+    no_done_reason,
+    ns_to_s,
+    parse_json_line,
+    silence_error,
+    unreachable,
+)
+from .chat_types import CallStats, ChatRequest, ServerInfo, StreamEvent
+from .config import DEFAULT_MODEL, Settings
+from .errors import ModelNotFound, ServerCrashed, ServerError, ServerTooOld
+
+SERVER = "Ollama"
+MIN_VERSION = (0, 12, 5)
+"""First Ollama with `think`, `truncate`, `shift` and the 'does not support thinking' error."""
+HOW_TO_START = "Start it with `ollama serve` (or set OLLAMA_HOST to where it runs), then try again."
+
+
+def build_chat_body(request: ChatRequest) -> dict:
+    """The exact /api/chat body for one request: every field, every time."""
+    options = {
+        "num_ctx": request.num_ctx,
+        "num_keep": request.num_keep,
+        "num_predict": request.num_predict,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "top_k": request.top_k,
+        "min_p": request.min_p,
+    }
+    if request.seed is not None:
+        options["seed"] = request.seed
+    return {
+        "model": request.model,
+        "messages": [dict(message) for message in request.messages],
+        "stream": True,
+        "think": bool(request.think),
+        "keep_alive": keep_alive_value(request.keep_alive),
+        "truncate": False,
+        "shift": bool(request.shift),
+        "options": options,
+    }
+
+
+def keep_alive_value(value: str | int) -> str | int:
+    """'30m' stays a string; '-1' or '3600' become numbers (Ollama rejects unit-less strings)."""
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return value
+
+
+def version_tuple(text: str | None) -> tuple[int, int, int] | None:
+    """'0.12.5-rc1' -> (0, 12, 5); None when unreadable."""
+    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", (text or "").strip())
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def is_too_old(version: str | None) -> bool:
+    """Older than 0.12.5. Builds from source report 0.0.0: those are given the benefit of the doubt."""
+    parsed = version_tuple(version)
+    return parsed is not None and parsed != (0, 0, 0) and parsed < MIN_VERSION
+
+
+def full_name(model: str) -> str:
+    """Ollama's name for a model: 'qwen3' means 'qwen3:latest'."""
+    last = model.rsplit("/", 1)[-1]
+    return model if ":" in last else f"{model}:latest"
+
+
+def model_hint(model: str) -> str:
+    """How to get a missing model."""
+    build = f"Build it: `ollama create {model} -f Modelfile` (see README)"
+    if model == DEFAULT_MODEL:
+        return f"Model '{model}' is not installed. {build}."
+    return f"Model '{model}' is not installed. {build} or pull it: `ollama pull {model}`."
+
+
+def _first_int(value) -> int | None:
+    """An integer metadata value; per-layer arrays count by their largest entry."""
+    if isinstance(value, list):
+        numbers = [v for v in value if isinstance(v, int)]
+        return max(numbers) if numbers else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def apply_model_info(info: ServerInfo, show: dict) -> None:
+    """Fill capabilities, trained context and KV geometry from an /api/show answer."""
+    info.model_present = True
+    info.capabilities = list(show.get("capabilities") or [])
+    model_info = show.get("model_info") or {}
+    arch = model_info.get("general.architecture") or (show.get("details") or {}).get("family")
+    info.architecture = arch
+    if not arch:
+        return
+    info.trained_context = _first_int(model_info.get(f"{arch}.context_length"))
+    info.block_count = _first_int(model_info.get(f"{arch}.block_count"))
+    info.head_count_kv = _first_int(model_info.get(f"{arch}.attention.head_count_kv"))
+    info.key_length = _first_int(model_info.get(f"{arch}.attention.key_length"))
+    info.value_length = _first_int(model_info.get(f"{arch}.attention.value_length"))
+    if info.key_length is None:
+        # Older GGUFs leave key_length out: it is then embedding_length / head_count.
+        width = _first_int(model_info.get(f"{arch}.embedding_length"))
+        heads = _first_int(model_info.get(f"{arch}.attention.head_count"))
+        if width and heads:
+            info.key_length = width // heads
+
+
+def stats_from_done(data: dict, timer: StreamTimer) -> CallStats:
+    """CallStats from Ollama's final line (durations in ns; zero values are omitted)."""
+    return CallStats(
+        prompt_eval_count=data.get("prompt_eval_count"),
+        prompt_eval_duration_s=ns_to_s(data.get("prompt_eval_duration")),
+        eval_count=data.get("eval_count"),
+        eval_duration_s=ns_to_s(data.get("eval_duration")),
+        total_duration_s=ns_to_s(data.get("total_duration")),
+        load_duration_s=ns_to_s(data.get("load_duration")),
+        done_reason=data.get("done_reason"),
+        first_token_s=timer.first_token_s,
+        wall_s=timer.elapsed(),
+    )
+
+
+class OllamaBackend:
+    """The backend protocol of lib/chat_types.py over Ollama's native API."""
+
+    name = "ollama"
+
+    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None):
+        self.settings = settings
+        self._transport = transport
+        self._client = make_http_client(settings, transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "OllamaBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- plain requests -------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+        try:
+            return self._client.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc) from exc
+
+    def _transport_error(self, exc: Exception) -> ServerError:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return unreachable(SERVER, self.settings.host, exc, HOW_TO_START)
+        if isinstance(exc, httpx.ReadTimeout):
+            return silence_error(SERVER, self.settings)
+        return ServerCrashed(
+            f"Ollama at {self.settings.host} closed the connection without answering "
+            f"({exc.__class__.__name__}). Check the server's log, then try again."
+        )
+
+    def _http_error(self, response: httpx.Response, model: str) -> ServerError:
+        return classify_http_error(
+            response.status_code,
+            error_text(response),
+            server=SERVER,
+            host=self.settings.host,
+            model=model,
+            model_hint=model_hint(model),
+        )
+
+    def _get_json(self, path: str) -> dict:
+        response = self._request("GET", path)
+        if response.status_code != 200:
+            raise self._http_error(response, self.settings.model)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError(
+                f"{self.settings.host} answered {path} with something that is not Ollama's JSON. "
+                "Check that FOLIO_HOST / OLLAMA_HOST points at Ollama."
+            ) from exc
+
+    def version(self) -> str | None:
+        """The server's version (GET /api/version); raises ServerUnreachable."""
+        response = self._request("GET", "/api/version")
+        if response.status_code == 404:
+            raise ServerError(
+                f"{self.settings.host} answers HTTP but is not Ollama (no /api/version). "
+                "Point OLLAMA_HOST / --host at Ollama, or use --backend openai for vLLM or llama.cpp."
+            )
+        if response.status_code != 200:
+            raise self._http_error(response, self.settings.model)
+        return str(response.json().get("version") or "") or None
+
+    def show(self, model: str) -> dict | None:
+        """POST /api/show for a model; None when it is not installed."""
+        response = self._request("POST", "/api/show", {"model": model})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self._http_error(response, model)
+        return response.json()
+
+    def installed_models(self) -> list[dict]:
+        """GET /api/tags: the installed models."""
+        return list(self._get_json("/api/tags").get("models") or [])
+
+    def loaded_models(self) -> list[dict]:
+        """GET /api/ps: the models loaded now, with their context_length."""
+        return list(self._get_json("/api/ps").get("models") or [])
+
+    # --- the protocol ---------------------------------------------------------------------
+
+    def inspect(self) -> ServerInfo:
+        """Everything the server says about itself and the model; raises only when unreachable."""
+        settings = self.settings
+        info = empty_info(settings)
+        info.version = self.version()
+        if is_too_old(info.version):
+            info.warnings.append(too_old_message(settings.host, info.version))
+        show = self.show(settings.model)
+        if show is not None:
+            apply_model_info(info, show)
+        tags = self.installed_models()
+        info.installed_models = [m.get("name") or m.get("model") or "" for m in tags]
+        if info.trained_context is None:
+            info.trained_context = _tags_context(tags, settings.model)
+        info.loaded_context = _loaded_context(self.loaded_models(), settings.model)
+        if show is None:
+            info.warnings.append(model_hint(settings.model))
+        warning = context_warning(settings.model, settings.context, info.trained_context)
+        if warning:
+            info.warnings.append(warning)
+        return info
+
+    def check(self) -> ServerInfo:
+        """inspect(), raising what stops a question: ServerTooOld, ModelNotFound."""
+        info = self.inspect()
+        if is_too_old(info.version):
+            raise ServerTooOld(too_old_message(self.settings.host, info.version))
+        if not info.model_present:
+            raise ModelNotFound(model_hint(self.settings.model))
+        return info
+
+    def count_prompt(self, request: ChatRequest) -> int | None:
+        """Ollama has no tokenize endpoint: Folio's own count is the only one."""
+        return None
+
+    def chat(self, request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
+        """Stream one answer: thinking/content events, then one done or interrupted event."""
+        timer = StreamTimer()
+        client = make_http_client(self.settings, self._transport)
+        pump = StreamPump(client, "POST", "/api/chat", build_chat_body(request)).start()
+        try:
+            yield from self._read_chat(pump, timer, request.model, cancel)
+        finally:
+            pump.abort()
+
+    def _read_chat(self, pump: StreamPump, timer: StreamTimer, model: str, cancel) -> Iterator[StreamEvent]:
+        first = pump.next(cancel)
+        if first[0] == "cancel":
+            yield interrupted(timer, cancel_reason(timer))
+            return
+        if first[0] == "exc":
+            raise self._transport_error(first[1]) from first[1]
+        _, status, text = first
+        if status >= 400:
+            raise classify_http_error(
+                status, text, server=SERVER, host=self.settings.host, model=model, model_hint=model_hint(model)
+            )
+        while True:
+            item = pump.next(cancel)
+            kind = item[0]
+            if kind == "cancel":
+                yield interrupted(timer, cancel_reason(timer))
+                return
+            if kind == "exc":
+                yield interrupted(timer, drop_reason(SERVER, item[1]))
+                return
+            if kind == "end":
+                yield interrupted(timer, no_done_reason(SERVER))
+                return
+            line = item[1]
+            if not line.strip():
+                continue
+            data = parse_json_line(line)
+            if data is None:
+                yield interrupted(timer, f"Ollama sent a line Folio cannot read: {line[:200]!r}. Ask again.")
+                return
+            error = error_from_json(data)
+            if error:
+                yield interrupted(timer, mid_stream_error_reason(SERVER, error))
+                return
+            yield from _message_events(data, timer)
+            if data.get("done"):
+                yield StreamEvent(kind="done", stats=stats_from_done(data, timer))
+                return
+
+    def pull(self, model: str, progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> str:
+        """POST /api/pull, reporting progress(status, completed, total); returns the last status."""
+        client = make_http_client(self.settings, self._transport)
+        pump = StreamPump(client, "POST", "/api/pull", {"model": model, "stream": True}).start()
+        try:
+            return self._read_pull(pump, model, progress, cancel)
+        finally:
+            pump.abort()
+
+    def _read_pull(self, pump: StreamPump, model: str, progress, cancel) -> str:
+        status = ""
+        while True:
+            item = pump.next(cancel)
+            if item[0] == "cancel":
+                return "cancelled"
+            if item[0] == "exc":
+                raise self._transport_error(item[1]) from item[1]
+            if item[0] == "open":
+                if item[1] >= 400:
+                    raise _pull_error(model, item[2], self.settings.host)
+                continue
+            if item[0] == "end":
+                if status != "success":
+                    raise ServerError(f"Pulling {model} stopped before it finished (last: {status!r}). Try again.")
+                return status
+            data = parse_json_line(item[1]) or {}
+            error = error_from_json(data)
+            if error:
+                raise _pull_error(model, error, self.settings.host)
+            status = str(data.get("status") or status)
+            if progress is not None and data.get("status"):
+                progress(status, int(data.get("completed") or 0), data.get("total"))
+
+
+def _message_events(data: dict, timer: StreamTimer) -> Iterator[StreamEvent]:
+    message = data.get("message") or {}
+    for kind in ("thinking", "content"):
+        text = message.get(kind)
+        if text:
+            timer.mark_token()
+            yield StreamEvent(kind=kind, text=text)
+
+
+def _matches(entry: dict, model: str) -> bool:
+    wanted = full_name(model)
+    return any(full_name(str(entry.get(key) or "")) == wanted for key in ("name", "model"))
+
+
+def _tags_context(tags: list[dict], model: str) -> int | None:
+    """details.context_length from /api/tags (newer servers only)."""
+    for entry in tags:
+        if _matches(entry, model):
+            return _first_int((entry.get("details") or {}).get("context_length"))
+    return None
+
+
+def _loaded_context(loaded: list[dict], model: str) -> int | None:
+    for entry in loaded:
+        if _matches(entry, model):
+            return _first_int(entry.get("context_length"))
+    return None
+
+
+def too_old_message(host: str, version: str | None) -> str:
+    return (
+        f"Ollama at {host} is version {version}; Folio needs 0.12.5 or newer (for `think`, "
+        "`truncate: false` and `shift`, which keep answers honest). Update Ollama "
+        "(https://ollama.com/download), restart it, and try again."
+    )
+
+
+def _pull_error(model: str, text: str, host: str) -> ServerError:
+    low = text.lower()
+    if "does not exist" in low or "not found" in low:
+        return ModelNotFound(
+            f"Ollama cannot pull '{model}': {text}. Check the name, or build it from the Modelfile: "
+            f"`ollama create {model} -f Modelfile` (see README)."
+        )
+    return ServerError(f"Ollama at {host} could not pull '{model}': {text}.")

@@ -1,0 +1,301 @@
+"""Pure view logic for the web app (no streamlit, no I/O): safe Markdown, citation markers,
+budget-bar segments, and the plain-language lines shown after an answer.
+
+    escape_markdown('<script>x</script>')      -> '\\<script\\>x\\</script\\>'   (shown, never run)
+    mark_citations('"lessee pays" [kzt-3].', [c])  -> ('"lessee pays" **\\[1\\]**.', [(1, c)])
+    budget_segments(budget)                    -> [Segment('System instructions', 812, 'system'), ...]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+# Every ASCII character Markdown (CommonMark + GFM + Streamlit's directives, emoji
+# shortcodes and LaTeX) gives a meaning to. Backslash-escaping all of them makes any
+# text render literally, so document text or model output can never form a link,
+# an image, raw HTML or a colour directive.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=\"'&^%])")
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
+
+# A passage ID and a citation group as lib/citations.py reads them ("[kzt-3]", "[kzt-3, kzt-9]",
+# full-width brackets too), so every cited ID gets a marker.
+PASSAGE_ID = r"[A-Za-z]{2,8}\d{0,3}-\d{1,7}"
+_CITATION_GROUP = re.compile(
+    r"[\[【［〔]\s*(" + PASSAGE_ID + r"(?:\s*[,;，；、]\s*" + PASSAGE_ID + r")*)\s*[\]】］〕]"
+)
+_ONE_ID = re.compile(PASSAGE_ID)
+
+STATUS_LABELS = {
+    "verified": "verified",
+    "unverified": "unverified",
+    "invalid": "invalid",
+}
+STATUS_COLORS = {"verified": "green", "unverified": "orange", "invalid": "red"}
+STATUS_ICONS = {"verified": ":material/verified:", "unverified": ":material/help:", "invalid": ":material/error:"}
+STATUS_HELP = {
+    "verified": "The quoted words were found in this passage.",
+    "unverified": "The passage exists, but the quoted words were not found in it. Check it yourself.",
+    "invalid": "The answer cites a passage ID that does not exist in the selected documents.",
+}
+
+
+def escape_markdown(text: str, *, hard_breaks: bool = True) -> str:
+    """Text that st.markdown shows literally: no HTML, links, images or directives."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", text)
+    # Indentation would turn a line into a code block; keep it visible as no-break spaces.
+    escaped = _LEADING_SPACE.sub(lambda m: "\u00a0" * len(m.group(0).expandtabs(4)), escaped)
+    if hard_breaks:
+        escaped = escaped.replace("\r\n", "\n").replace("\n", "  \n")
+    return escaped
+
+
+def highlight(text: str, start: int | None, end: int | None) -> str:
+    """Escaped Markdown of `text` with text[start:end] highlighted (no highlight if no span)."""
+    if start is None or end is None or not (0 <= start < end <= len(text)):
+        return escape_markdown(text)
+    before, quote, after = text[:start], text[start:end], text[end:]
+    return escape_markdown(before) + f":orange-background[**{escape_markdown(quote)}**]" + escape_markdown(after)
+
+
+def highlight_spans(text: str, spans) -> str:
+    """Escaped Markdown of `text` with several (start, end) ranges highlighted."""
+    out, position = [], 0
+    for start, end in sorted(tuple(s) for s in spans or ()):
+        if start < position or not (0 <= start < end <= len(text)):
+            continue
+        out.append(escape_markdown(text[position:start]))
+        out.append(f":orange-background[**{escape_markdown(text[start:end])}**]")
+        position = end
+    out.append(escape_markdown(text[position:]))
+    return "".join(out)
+
+
+def find_span(text: str, quote: str) -> tuple[int, int] | None:
+    """Where `quote` occurs in `text`: exact, then ignoring case and runs of whitespace."""
+    if not quote:
+        return None
+    at = text.find(quote)
+    if at != -1:
+        return at, at + len(quote)
+    words = [re.escape(w) for w in quote.split()]
+    if not words:
+        return None
+    match = re.search(r"\s+".join(words), text, flags=re.IGNORECASE)
+    return (match.start(), match.end()) if match else None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """One numbered citation marker: its number and the citation it stands for."""
+
+    number: int
+    citation: Any
+
+
+def mark_citations(
+    answer: str,
+    citations: Sequence[Any],
+    *,
+    id_of: Callable[[Any], str] = lambda c: getattr(c, "passage_id", None) or getattr(c, "id", ""),
+    status_of: Callable[[Any], str] = lambda c: getattr(c, "status", ""),
+) -> tuple[str, list[Marker]]:
+    """Escaped Markdown of `answer` with each [ID] replaced by a numbered marker [n].
+
+    The k-th occurrence of an ID in the answer is matched with the k-th citation of that
+    ID in `citations` (the order lib.citations reports them); a citation seen again gets
+    its old number. IDs with no citation object still get a number (status invalid).
+    """
+    queues: dict[str, list[Any]] = {}
+    for citation in citations:
+        queues.setdefault(str(id_of(citation)).lower(), []).append(citation)
+    markers: list[Marker] = []
+    number_of: dict[int, int] = {}
+    pieces: list[str] = []
+    position = 0
+    for group in _CITATION_GROUP.finditer(answer):
+        pieces.append(escape_markdown(answer[position : group.start()]))
+        numbers = []
+        for passage_id in _ONE_ID.findall(group.group(1)):
+            citation = _next_citation(queues, passage_id)
+            key = id(citation) if citation is not None else hash(("missing", passage_id))
+            if key not in number_of:
+                number_of[key] = len(markers) + 1
+                markers.append(Marker(number_of[key], citation if citation is not None else _Missing(passage_id)))
+            numbers.append(number_of[key])
+            status = status_of(markers[number_of[key] - 1].citation)
+            pieces.append(_marker_markdown(number_of[key], status))
+        position = group.end()
+    pieces.append(escape_markdown(answer[position:]))
+    return "".join(pieces), markers
+
+
+@dataclass(frozen=True)
+class _Missing:
+    """An ID in the answer that lib.citations did not report: shown as invalid."""
+
+    passage_id: str
+    status: str = "invalid"
+    quote: str = ""
+    document: str = ""
+    page: int | None = None
+
+
+def _next_citation(queues: dict[str, list[Any]], passage_id: str) -> Any:
+    queue = queues.get(passage_id.lower())
+    if not queue:
+        return None
+    return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def _marker_markdown(number: int, status: str) -> str:
+    color = STATUS_COLORS.get(status, "gray")
+    return f":{color}[**\\[{number}\\]**]"
+
+
+def plain_markers(answer: str, markers: Sequence[Marker], id_of: Callable[[Any], str] | None = None) -> str:
+    """The answer as plain text with [ID] groups replaced by [n] (for copying)."""
+    id_of = id_of or (lambda c: getattr(c, "passage_id", None) or getattr(c, "id", ""))
+    numbers: dict[str, list[int]] = {}
+    for marker in markers:
+        numbers.setdefault(id_of(marker.citation), []).append(marker.number)
+    used: dict[str, int] = {}
+
+    def replace(group: re.Match) -> str:
+        out = []
+        for passage_id in _ONE_ID.findall(group.group(1)):
+            options = numbers.get(passage_id) or [0]
+            k = used.get(passage_id, 0)
+            used[passage_id] = k + 1
+            out.append(f"[{options[min(k, len(options) - 1)]}]")
+        return "".join(out)
+
+    return _CITATION_GROUP.sub(replace, answer)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One part of the context: what it is, its tokens, its kind (for colour)."""
+
+    label: str
+    tokens: int
+    kind: str
+    """system | template | document | question | history | reserved | free | over"""
+
+
+def budget_segments(budget: Any) -> list[Segment]:
+    """The parts of the context, in prompt order, with exact token counts."""
+    segments = [Segment("System instructions", int(budget.system), "system")]
+    template = int(getattr(budget, "template", 0) or 0)
+    if template:
+        segments.append(Segment("Chat template", template, "template"))
+    for name, tokens in dict(budget.documents).items():
+        segments.append(Segment(str(name), int(tokens), "document"))
+    history = int(getattr(budget, "history", 0) or 0)
+    if history:
+        segments.append(Segment("Earlier questions and answers", history, "history"))
+    question = int(getattr(budget, "question", 0) or 0)
+    if question:
+        segments.append(Segment("Question", question, "question"))
+    segments.append(Segment("Reserved for the answer", int(budget.reserved), "reserved"))
+    left = int(getattr(budget, "left", 0) or 0)
+    overrun = int(getattr(budget, "overrun", 0) or 0)
+    if overrun > 0:
+        segments.append(Segment("Over the context by", overrun, "over"))
+    elif left > 0:
+        segments.append(Segment("Left", left, "free"))
+    return segments
+
+
+def budget_headline(budget: Any) -> str:
+    """One line: used of context, left or over (numbers with thousands separators)."""
+    context = int(budget.context)
+    overrun = int(getattr(budget, "overrun", 0) or 0)
+    used = context - int(budget.left)
+    if overrun > 0:
+        return f"Does not fit: {used:,} of {context:,} tokens, {overrun:,} over."
+    return f"Fits: {used:,} of {context:,} tokens used, {int(budget.left):,} left."
+
+
+def fraction_used(budget: Any) -> float:
+    """Used share of the context, clipped to 0..1 (for a progress bar)."""
+    context = max(int(budget.context), 1)
+    used = context - int(budget.left)
+    return max(0.0, min(1.0, used / context))
+
+
+def format_seconds(seconds: float | None) -> str:
+    """'0.4 s', '12 s', '2 min 05 s'; '–' when unknown."""
+    if seconds is None:
+        return "–"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def prompt_check(sent: int | None, read: int | None, tolerance: int = 16) -> tuple[str, bool]:
+    """Line comparing Folio's prompt count with the server's, and whether it is a warning."""
+    if read is None:
+        return (f"Prompt: {sent:,} tokens sent; the server did not report how many it read.", False) if sent else (
+            "Prompt size not reported.",
+            False,
+        )
+    if sent is None:
+        return f"Prompt: the server read {read:,} tokens.", False
+    if abs(read - sent) > tolerance:
+        return (
+            f"Prompt: Folio sent {sent:,} tokens but the server read {read:,} "
+            f"({read - sent:+,}). The server did not read exactly what Folio sent.",
+            True,
+        )
+    return f"Prompt: {sent:,} tokens sent, {read:,} read by the server.", False
+
+
+def cache_line(cached_tokens: int | None, prompt_tokens: int | None, prompt_eval_s: float | None,
+               previous_prompt_eval_s: float | None) -> str:
+    """Whether the server reused its cached prefix, from what it reported."""
+    if cached_tokens:
+        share = f" of {prompt_tokens:,}" if prompt_tokens else ""
+        return f"Cache: {cached_tokens:,}{share} prompt tokens reused from the server's cache."
+    if prompt_eval_s is not None and previous_prompt_eval_s:
+        if prompt_eval_s < previous_prompt_eval_s * 0.5:
+            return (
+                f"Cache: reused (reading took {format_seconds(prompt_eval_s)} "
+                f"against {format_seconds(previous_prompt_eval_s)} for the first question)."
+            )
+        return "Cache: not reused; the server read the whole prompt again."
+    if cached_tokens == 0:
+        return "Cache: nothing reused (first question on these documents)."
+    return "Cache: first question on these documents; follow-ups reuse the server's cache."
+
+
+def speed_line(eval_count: int | None, eval_s: float | None) -> str:
+    """'Answer: 412 tokens at 23.5 tokens/s'."""
+    if not eval_count:
+        return "Answer speed not reported."
+    if eval_s:
+        return f"Answer: {eval_count:,} tokens at {eval_count / eval_s:.1f} tokens/s."
+    return f"Answer: {eval_count:,} tokens."
+
+
+def kib(n_bytes: int | None) -> str:
+    """Bytes in GiB with one decimal, '–' when unknown."""
+    if n_bytes is None:
+        return "–"
+    return f"{n_bytes / 2**30:.1f} GiB"
+
+
+def short_name(name: str, limit: int = 48) -> str:
+    """A file name shortened in the middle so both ends stay readable."""
+    if len(name) <= limit:
+        return name
+    keep = (limit - 1) // 2
+    return name[:keep] + "…" + name[-keep:]
+
+
+def join_nonempty(parts: Iterable[str], sep: str = " · ") -> str:
+    return sep.join(p for p in parts if p)

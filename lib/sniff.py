@@ -1,0 +1,163 @@
+"""Decide a file's format from its bytes, never from its name.
+
+    detect_format(pdf_bytes, "report.docx")   -> 'pdf'   (a PDF named .docx is a PDF)
+    detect_format(html_bytes, "page.pdf")     -> 'html'
+    detect_format(b"# Title\\n...", "a.txt")   -> 'markdown'
+
+The name only breaks ties the bytes cannot: Markdown versus plain text, and the kind of
+a ZIP archive too damaged to list.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+from .errors import CorruptDocument, UnsupportedFormat
+
+SUPPORTED = "Folio reads PDF, DOCX, EPUB, HTML, plain text and Markdown."
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+DOCX_MAIN_TYPE = b"wordprocessingml.document.main+xml"
+EPUB_MIMETYPE = b"application/epub+zip"
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn")
+HTML_TAG = re.compile(rb"<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>]|meta\s|title>|div[\s>]|p>|h[1-6][\s>]|table[\s>])", re.I)
+XHTML_NS = re.compile(rb"<html[^>]*xmlns=[\"']http://www\.w3\.org/1999/xhtml", re.I)
+ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S", re.M)
+SETEXT_UNDERLINE = re.compile(r"^[^\n]*\S[^\n]*\n {0,3}(=+|-{2,})[ \t]*$", re.M)
+
+# Magic numbers of common non-documents, so the refusal can say what the file is.
+KNOWN_BINARIES = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file (.doc/.xls/.ppt)", "Save it as .docx or PDF and add it again."),
+    (b"\x89PNG", "a PNG image", "Put the image in a PDF (scanned pages are read with OCR) and add that."),
+    (b"\xff\xd8\xff", "a JPEG image", "Put the image in a PDF (scanned pages are read with OCR) and add that."),
+    (b"GIF8", "a GIF image", ""),
+    (b"II*\x00", "a TIFF image", "Convert it to PDF and add that."),
+    (b"MM\x00*", "a TIFF image", "Convert it to PDF and add that."),
+    (b"{\\rtf", "an RTF file", "Save it as .docx or PDF and add it again."),
+    (b"\x1f\x8b", "a gzip archive", "Unpack it and add the documents inside."),
+    (b"7z\xbc\xaf", "a 7-Zip archive", "Unpack it and add the documents inside."),
+    (b"Rar!", "a RAR archive", "Unpack it and add the documents inside."),
+    (b"\x7fELF", "a program, not a document", ""),
+    (b"MZ", "a Windows program, not a document", ""),
+)
+TEXT_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def detect_format(data: bytes, name: str) -> str:
+    """Return one of lib.documents.FORMATS for these bytes, or raise a DocumentError."""
+    if not data:
+        raise CorruptDocument(name, "is empty (0 bytes).", "Check the file was saved or copied completely and add it again.")
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if data.startswith(ZIP_MAGIC):
+        return _zip_format(data, name)
+    _refuse_known_binary(data, name)
+    if _looks_binary(data):
+        raise UnsupportedFormat(name, "is not a document Folio can read (binary data of an unknown kind).", SUPPORTED)
+    if _looks_html(data):
+        return "html"
+    return "markdown" if _looks_markdown(data, name) else "text"
+
+
+def _zip_format(data: bytes, name: str) -> str:
+    """docx or epub by the archive's members; damaged archives are judged by their local headers."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            if "word/document.xml" in names:
+                return "docx"
+            if "mimetype" in names and archive.getinfo("mimetype").file_size < 100:
+                if archive.read("mimetype").strip() == EPUB_MIMETYPE:
+                    return "epub"
+            if "META-INF/container.xml" in names:
+                return "epub"
+            if "[Content_Types].xml" in names and archive.getinfo("[Content_Types].xml").file_size < 1_000_000:
+                return _ooxml_kind(archive.read("[Content_Types].xml"), name)
+    except zipfile.BadZipFile:
+        return _damaged_zip_format(data, name)
+    except (OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise CorruptDocument(name, f"is a damaged ZIP archive ({exc}).", "Open and re-save it, then add it again.") from exc
+    raise UnsupportedFormat(name, "is a ZIP archive, not a document.", "Unpack it and add the documents inside. " + SUPPORTED)
+
+
+def _ooxml_kind(content_types: bytes, name: str) -> str:
+    """An Office package whose main part was renamed: its content types still say what it is."""
+    if DOCX_MAIN_TYPE in content_types:
+        return "docx"
+    if b"spreadsheetml" in content_types:
+        raise UnsupportedFormat(name, "is a spreadsheet (.xlsx), which Folio does not read.", "Save it as PDF and add that.")
+    if b"presentationml" in content_types:
+        raise UnsupportedFormat(name, "is a presentation (.pptx), which Folio does not read.", "Save it as PDF and add that.")
+    raise UnsupportedFormat(name, "is an Office package of an unknown kind.", SUPPORTED)
+
+
+def _damaged_zip_format(data: bytes, name: str) -> str:
+    """A truncated archive has no central directory; the first local headers still name its kind."""
+    head = data[:65536]
+    if head[30:58] == b"mimetype" + EPUB_MIMETYPE or b"META-INF/container.xml" in head:
+        return "epub"
+    if b"word/" in head or b"[Content_Types].xml" in head or name.lower().endswith(".docx"):
+        return "docx"
+    if name.lower().endswith(".epub"):
+        return "epub"
+    raise CorruptDocument(name, "is a damaged or incomplete ZIP archive.", "Copy or download it again and add it again.")
+
+
+def _refuse_known_binary(data: bytes, name: str) -> None:
+    for magic, what, action in KNOWN_BINARIES:
+        if data.startswith(magic):
+            raise UnsupportedFormat(name, f"is {what}, not a document Folio can read.", action or SUPPORTED)
+
+
+def _looks_binary(data: bytes) -> bool:
+    """True for bytes that no text encoding Folio knows would produce."""
+    sample = data[:8192]
+    if sample.startswith(TEXT_BOMS) or utf16_without_bom(sample):
+        return False
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
+    return controls > max(2, len(sample) // 100)
+
+
+def utf16_without_bom(sample: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' when every other byte is NUL, as in BOM-less UTF-16 Latin text."""
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.6 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.6 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _looks_html(data: bytes) -> bool:
+    """HTML by its opening tags; a Markdown file with a stray <div> further down stays Markdown."""
+    head = _ascii_view(data[:4096]).lstrip()
+    if head.startswith((b"<!doctype html", b"<!DOCTYPE html", b"<!DOCTYPE HTML", b"<html", b"<HTML")):
+        return True
+    if head.startswith(b"<?xml") and XHTML_NS.search(head):
+        return True
+    return head.startswith((b"<", b"<!--")) and HTML_TAG.search(head) is not None
+
+
+def _ascii_view(sample: bytes) -> bytes:
+    """Drop BOMs and UTF-16 NULs so tag checks work for any encoding."""
+    for bom in TEXT_BOMS:
+        if sample.startswith(bom):
+            sample = sample[len(bom):]
+            break
+    if b"\x00" in sample[:200]:
+        sample = sample.replace(b"\x00", b"")
+    return sample
+
+
+def _looks_markdown(data: bytes, name: str) -> bool:
+    if name.lower().endswith(MARKDOWN_SUFFIXES):
+        return True
+    if name.lower().endswith(".txt"):
+        return False  # a .txt with a '# ' line is still the user's plain text
+    sample = _ascii_view(data[:65536]).decode("utf-8", "ignore")
+    return ATX_HEADING.search(sample) is not None or SETEXT_UNDERLINE.search(sample) is not None

@@ -1,0 +1,851 @@
+"""Folio's library on disk: documents, passages (searchable), conversations and turns.
+
+    store = Store()                                   # FOLIO_DATA_DIR, else the per-user default
+    document, is_new = store.add_document(document, original_bytes)
+    store.search_passages("lessee shall pay")         # FTS5 trigram; "合同" (2 chars) falls back to LIKE
+    cid = store.create_conversation([document.sha256], "Rent", {"think": False})
+    store.add_turn(cid, "Who pays?", answer.to_json())
+
+Layout of the data folder:
+
+    <data_dir>/folio.db          SQLite, WAL mode, schema version in PRAGMA user_version
+    <data_dir>/files/<sha256>    the original bytes of every stored document
+
+Originals live as files, not BLOBs: the database stays small (fast WAL checkpoints, cheap
+backups and VACUUM), reading a 200 MB PDF does not go through SQLite's page cache, and if
+the database file is ever damaged the originals are still plain files a user can re-add.
+File writes happen while the SQLite write lock is held, so the database and files/ change
+together; a crash between the two is repaired the next time a Store opens the folder.
+
+Concurrency: one short-lived connection per operation (safe from any thread or process),
+every write inside BEGIN IMMEDIATE ... COMMIT, a busy timeout for waiting writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .config import load_settings
+from .documents import Document, Passage
+from .errors import StoreError
+
+DB_NAME = "folio.db"
+FILES_DIR = "files"
+BUSY_TIMEOUT_S = 30.0
+"""How long an operation waits for another writer (another tab or process) before giving up."""
+TRIGRAM = 3
+"""FTS5's trigram tokenizer cannot match terms shorter than this; those use LIKE instead."""
+_TRASH_PREFIX = ".trash-"
+_TMP_PREFIX = ".tmp-"
+_STALE_TMP_S = 3600
+_SECRET_SETTINGS = ("api_key",)
+
+
+class NotInStore(StoreError):
+    """The document or conversation asked for is not (or no longer) in the store."""
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """One row of the library list (no text, no passages: cheap to load)."""
+
+    sha256: str
+    name: str
+    format: str
+    pages: int | None
+    chars: int
+    tokens: int
+    counter: str
+    passages: int
+    warnings: list[str]
+    size: int
+    """Bytes of the original file."""
+    added_at: str
+    """ISO 8601, UTC."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One passage matching a search, with a short plain-text snippet around the match."""
+
+    sha256: str
+    document: str
+    passage_id: str
+    index: int
+    page: int | None
+    page_end: int | None
+    page_label: str | None
+    heading: str
+    snippet: str
+    spans: list[tuple[int, int]]
+    """Character ranges of the matched terms inside `snippet` (for the UI to emphasise)."""
+
+
+# --- schema ---------------------------------------------------------------------------
+
+_SCHEMA_V1 = [
+    """CREATE TABLE documents (
+        sha256 TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        pages INTEGER,
+        chars INTEGER NOT NULL,
+        tokens INTEGER NOT NULL,
+        counter TEXT NOT NULL,
+        passages INTEGER NOT NULL,
+        warnings TEXT NOT NULL DEFAULT '[]',
+        page_labels TEXT,
+        size INTEGER NOT NULL,
+        added_at TEXT NOT NULL,
+        text TEXT NOT NULL
+    )""",
+    # pid is an explicit INTEGER PRIMARY KEY so VACUUM never renumbers the rows the FTS
+    # index points at.
+    """CREATE TABLE passages (
+        pid INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL REFERENCES documents(sha256) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        page INTEGER,
+        page_end INTEGER,
+        page_label TEXT,
+        heading TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        UNIQUE (sha256, idx)
+    )""",
+    "CREATE INDEX passages_page ON passages (sha256, page, page_end)",
+    """CREATE VIRTUAL TABLE passages_fts USING fts5(
+        text, content='passages', content_rowid='pid', tokenize='trigram'
+    )""",
+    """CREATE TRIGGER passages_ai AFTER INSERT ON passages BEGIN
+        INSERT INTO passages_fts (rowid, text) VALUES (new.pid, new.text);
+    END""",
+    """CREATE TRIGGER passages_ad AFTER DELETE ON passages BEGIN
+        INSERT INTO passages_fts (passages_fts, rowid, text) VALUES ('delete', old.pid, old.text);
+    END""",
+    """CREATE TRIGGER passages_au AFTER UPDATE ON passages BEGIN
+        INSERT INTO passages_fts (passages_fts, rowid, text) VALUES ('delete', old.pid, old.text);
+        INSERT INTO passages_fts (rowid, text) VALUES (new.pid, new.text);
+    END""",
+    """CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        documents TEXT NOT NULL,
+        settings TEXT NOT NULL DEFAULT '{}'
+    )""",
+    """CREATE TABLE turns (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        question TEXT NOT NULL,
+        answer_text TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (conversation_id, position)
+    )""",
+]
+
+MIGRATIONS: list[Sequence[str]] = [_SCHEMA_V1]
+"""MIGRATIONS[n] takes the schema from user_version n to n + 1. Append, never edit."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION in one write transaction; return the version found."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Read the version under the write lock: two processes starting at once migrate once.
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"The library database was written by a newer Folio (schema {found}, this Folio "
+                f"knows {SCHEMA_VERSION}). Update Folio, or set FOLIO_DATA_DIR to another folder."
+            )
+        for version in range(found, SCHEMA_VERSION):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+        return found
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _settings_dict(settings: Any) -> dict:
+    """Settings (a dict or lib.config.Settings) as a JSON-safe dict without secrets."""
+    if settings is None:
+        return {}
+    data = asdict(settings) if is_dataclass(settings) else dict(settings)
+    return {key: value for key, value in data.items() if key not in _SECRET_SETTINGS}
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _query_terms(query: str) -> list[str]:
+    """Search terms: "quoted phrases" stay whole, the rest splits on whitespace."""
+    terms = []
+    for phrase, word in re.findall(r'"([^"]+)"|(\S+)', query):
+        term = (phrase or word).strip()
+        if term:
+            terms.append(term)
+    return terms
+
+
+def _fts_query(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH expression requiring every term (each as a literal string)."""
+    return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def _snippet(text: str, terms: Sequence[str], width: int = 220) -> tuple[str, list[tuple[int, int]]]:
+    """A window of `text` around the first match, and where the terms occur in it."""
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+    first = pattern.search(text)
+    start = max(0, (first.start() if first else 0) - width // 4)
+    end = min(len(text), start + width)
+    if start > 0:
+        space = text.find(" ", start, start + 20)
+        start = space + 1 if space != -1 else start
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    window = " ".join(text[start:end].split())
+    spans = [(m.start() + len(prefix), m.end() + len(prefix)) for m in pattern.finditer(window)]
+    return prefix + window + suffix, spans
+
+
+def _is_stale(path: Path) -> bool:
+    """An old temp file (a young one may belong to another process writing right now)."""
+    try:
+        return time.time() - path.stat().st_mtime > _STALE_TMP_S
+    except FileNotFoundError:
+        return False
+
+
+def _passage_from_row(row: sqlite3.Row) -> Passage:
+    return Passage(
+        id=row["id"],
+        index=row["idx"],
+        page=row["page"],
+        page_end=row["page_end"],
+        heading=row["heading"],
+        text=row["text"],
+        tokens=row["tokens"],
+        start=row["start"],
+        end=row["end"],
+        page_label=row["page_label"],
+    )
+
+
+def _summary_from_row(row: sqlite3.Row) -> DocumentSummary:
+    return DocumentSummary(
+        sha256=row["sha256"],
+        name=row["name"],
+        format=row["format"],
+        pages=row["pages"],
+        chars=row["chars"],
+        tokens=row["tokens"],
+        counter=row["counter"],
+        passages=row["passages"],
+        warnings=json.loads(row["warnings"]),
+        size=row["size"],
+        added_at=row["added_at"],
+    )
+
+
+_SUMMARY_COLUMNS = "sha256, name, format, pages, chars, tokens, counter, passages, warnings, size, added_at"
+
+
+# --- the store ------------------------------------------------------------------------
+
+
+class Store:
+    """The library in one data folder. Safe to share between threads and processes."""
+
+    def __init__(self, data_dir: Path | str | None = None, *, busy_timeout: float = BUSY_TIMEOUT_S):
+        self.data_dir = Path(data_dir) if data_dir is not None else load_settings().data_dir
+        self.data_dir = self.data_dir.expanduser()
+        self.db_path = self.data_dir / DB_NAME
+        self.files_dir = self.data_dir / FILES_DIR
+        self.busy_timeout = busy_timeout
+        self._prepare_folder()
+        with self._errors("open the library"):
+            self._init_database()
+            self._repair_files()
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own connection."""
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- setup ----------------------------------------------------------------------
+
+    def _prepare_folder(self) -> None:
+        """Create the data folder and prove it is writable, or say what to do."""
+        try:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.files_dir / f"{_TMP_PREFIX}probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(
+                f"Folio cannot write to its data folder {self.data_dir} ({exc.strerror or exc}). "
+                "Make that folder writable for your user, or set FOLIO_DATA_DIR to a folder you can write to."
+            ) from exc
+
+    def _init_database(self) -> None:
+        conn = self._open()
+        try:
+            # WAL lets readers (another tab listing documents) run while one writer writes.
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(
+                    f"The library database {self.db_path} cannot use write-ahead logging (mode {mode}). "
+                    "Put FOLIO_DATA_DIR on a local disk (not a network share)."
+                )
+            migrate(conn)
+        finally:
+            conn.close()
+
+    def _open(self) -> sqlite3.Connection:
+        """A new connection with Folio's settings (the caller closes it)."""
+        conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        # FULL: a committed document or answer survives a power cut, not just a crash.
+        conn.execute("PRAGMA synchronous = FULL")
+        # Deleted confidential text is overwritten, not left in free pages of the file.
+        conn.execute("PRAGMA secure_delete = ON")
+        return conn
+
+    # --- connection and error plumbing ------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads (each statement sees a consistent snapshot)."""
+        conn = self._open()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: all of it is stored, or none of it."""
+        conn = self._open()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn sqlite3 and OS errors into StoreError messages that say what to do."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(action, exc)) from exc
+        except OSError as exc:
+            raise StoreError(
+                f"Could not {action}: {exc.strerror or exc} ({exc.filename or self.data_dir}). "
+                f"Check that {self.data_dir} is on a writable disk with free space."
+            ) from exc
+
+    def _explain(self, action: str, exc: sqlite3.DatabaseError) -> str:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return (
+                f"Could not {action}: the library database {self.db_path} stayed locked for more than "
+                f"{self.busy_timeout:.0f} s because another Folio tab or process is writing. "
+                "Wait a moment and try again; if it persists, close other Folio processes."
+            )
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return (
+                f"Could not {action}: the library database {self.db_path} is damaged ({exc}). "
+                f"Your original files are safe under {self.files_dir}. Move {self.db_path.name} "
+                "aside (for example rename it to folio.db.broken), restart Folio and add the files again."
+            )
+        if "readonly" in text or "unable to open" in text or "permission" in text:
+            return (
+                f"Could not {action}: Folio cannot write the library database {self.db_path} ({exc}). "
+                "Make the data folder writable, or set FOLIO_DATA_DIR to a folder you can write to."
+            )
+        if "full" in text:
+            return f"Could not {action}: the disk holding {self.data_dir} is full. Free some space and try again."
+        return f"Could not {action}: the library database {self.db_path} reported: {exc}. Nothing was changed."
+
+    # --- original files ---------------------------------------------------------------
+
+    def _file_path(self, sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256 or ""):
+            raise NotInStore(f"{sha256!r} is not a document id (a sha256 in hex). Pick a document from the library.")
+        return self.files_dir / sha256
+
+    def _write_file(self, sha256: str, data: bytes) -> None:
+        """Write an original atomically (temp file, fsync, rename)."""
+        tmp = self.files_dir / f"{_TMP_PREFIX}{sha256}-{uuid.uuid4().hex}"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self._file_path(sha256))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _repair_files(self) -> None:
+        """Finish what a crash interrupted: restore or drop trashed files, drop orphans."""
+        with self._write() as conn:
+            known = {row[0] for row in conn.execute("SELECT sha256 FROM documents")}
+            for path in self.files_dir.iterdir():
+                name = path.name
+                if name.startswith(_TRASH_PREFIX):
+                    sha = name[len(_TRASH_PREFIX) :].split("-")[0]
+                    target = self.files_dir / sha
+                    if sha in known and not target.exists():
+                        os.replace(path, target)
+                    else:
+                        path.unlink(missing_ok=True)
+                elif name.startswith(_TMP_PREFIX):
+                    if _is_stale(path):
+                        path.unlink(missing_ok=True)
+                elif re.fullmatch(r"[0-9a-f]{64}", name) and name not in known:
+                    path.unlink(missing_ok=True)
+
+    # --- documents --------------------------------------------------------------------
+
+    def add_document(self, document: Document, original: bytes) -> tuple[Document, bool]:
+        """Store a document and its original bytes; (stored document, False) if already there."""
+        digest = hashlib.sha256(original).hexdigest()
+        if digest != document.sha256:
+            raise StoreError(
+                f"{document.name}: the original bytes do not match the document's sha256; "
+                "read the file again and add the result."
+            )
+        with self._errors(f"add {document.name} to the library"):
+            with self._write() as conn:
+                if conn.execute("SELECT 1 FROM documents WHERE sha256 = ?", (digest,)).fetchone():
+                    return self._load_document(conn, digest), False
+                self._write_file(digest, original)
+                try:
+                    self._insert_document(conn, document, len(original))
+                except BaseException:
+                    self._file_path(digest).unlink(missing_ok=True)
+                    raise
+        return document, True
+
+    def _insert_document(self, conn: sqlite3.Connection, document: Document, size: int) -> None:
+        conn.execute(
+            "INSERT INTO documents (sha256, name, format, pages, chars, tokens, counter, passages, "
+            "warnings, page_labels, size, added_at, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                document.sha256,
+                document.name,
+                document.format,
+                document.pages,
+                document.chars,
+                document.tokens,
+                document.counter,
+                len(document.passages),
+                _json(list(document.warnings)),
+                _json(document.page_labels) if document.page_labels is not None else None,
+                size,
+                _now(),
+                document.text,
+            ),
+        )
+        self._insert_passages(conn, document.sha256, document.passages)
+
+    def _insert_passages(self, conn: sqlite3.Connection, sha256: str, passages: Sequence[Passage]) -> None:
+        conn.executemany(
+            'INSERT INTO passages (sha256, idx, id, page, page_end, page_label, heading, tokens, start, "end", text) '
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (sha256, p.index, p.id, p.page, p.page_end, p.page_label, p.heading, p.tokens, p.start, p.end, p.text)
+                for p in passages
+            ],
+        )
+
+    def list_documents(self) -> list[DocumentSummary]:
+        """Every stored document, newest first, without text or passages."""
+        with self._errors("list the library"), self._read() as conn:
+            rows = conn.execute(f"SELECT {_SUMMARY_COLUMNS} FROM documents ORDER BY added_at DESC, name").fetchall()
+        return [_summary_from_row(row) for row in rows]
+
+    def has_document(self, sha: str) -> bool:
+        with self._errors("look up a document"), self._read() as conn:
+            return conn.execute("SELECT 1 FROM documents WHERE sha256 = ?", (sha,)).fetchone() is not None
+
+    def get_document(self, sha: str) -> Document:
+        """The whole document with its passages; NotInStore if it is not stored."""
+        with self._errors("read a document"), self._read() as conn:
+            # One read transaction so the document and its passages belong together.
+            conn.execute("BEGIN")
+            try:
+                return self._load_document(conn, sha)
+            finally:
+                conn.execute("COMMIT")
+
+    def get_documents(self, shas: Sequence[str]) -> list[Document]:
+        """Several documents, in the order asked."""
+        return [self.get_document(sha) for sha in shas]
+
+    def _load_document(self, conn: sqlite3.Connection, sha256: str) -> Document:
+        row = conn.execute("SELECT * FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            raise self._missing_document(sha256)
+        passages = conn.execute("SELECT * FROM passages WHERE sha256 = ? ORDER BY idx", (sha256,)).fetchall()
+        return Document(
+            name=row["name"],
+            sha256=row["sha256"],
+            format=row["format"],
+            pages=row["pages"],
+            text=row["text"],
+            passages=[_passage_from_row(p) for p in passages],
+            tokens=row["tokens"],
+            counter=row["counter"],
+            warnings=json.loads(row["warnings"]),
+            page_labels=json.loads(row["page_labels"]) if row["page_labels"] is not None else None,
+        )
+
+    @staticmethod
+    def _missing_document(sha256: str) -> NotInStore:
+        return NotInStore(
+            f"Document {sha256[:12]} is not in the library (it may have been deleted in another tab). "
+            "Reload the library and choose it again, or add the file again."
+        )
+
+    def get_original(self, sha: str) -> bytes:
+        """The original file's bytes."""
+        path = self._file_path(sha)
+        if not self.has_document(sha):
+            raise self._missing_document(sha)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            if not self.has_document(sha):
+                raise self._missing_document(sha) from exc
+            raise StoreError(
+                f"The original file of document {sha[:12]} is missing from {self.files_dir}. "
+                "Delete the document from the library and add the file again."
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"Could not read {path}: {exc.strerror or exc}. Check the data folder's permissions.") from exc
+
+    def delete_document(self, sha: str) -> bool:
+        """Remove a document, its passages, its search index rows and its original file.
+
+        Conversations that used it keep their saved questions, answers and quotes.
+        Returns False when there was nothing to delete.
+        """
+        path = self._file_path(sha)
+        with self._errors("delete the document"):
+            if not self._delete_rows_and_file(sha, path):
+                return False
+            self._purge_deleted_text()
+        return True
+
+    def _delete_rows_and_file(self, sha256: str, path: Path) -> bool:
+        """One transaction; the file is moved aside under the lock and restored on failure."""
+        trash = self.files_dir / f"{_TRASH_PREFIX}{sha256}-{uuid.uuid4().hex}"
+        moved = False
+        conn = self._open()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("SELECT 1 FROM documents WHERE sha256 = ?", (sha256,)).fetchone() is None:
+                    conn.execute("ROLLBACK")
+                    return False
+                # Passages first and explicitly, so the FTS delete trigger runs for each one.
+                conn.execute("DELETE FROM passages WHERE sha256 = ?", (sha256,))
+                conn.execute("DELETE FROM documents WHERE sha256 = ?", (sha256,))
+                if path.exists():
+                    os.replace(path, trash)
+                    moved = True
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if moved:
+                    os.replace(trash, path)
+                raise
+        finally:
+            conn.close()
+        trash.unlink(missing_ok=True)
+        return True
+
+    def _purge_deleted_text(self) -> None:
+        """Merge the search index and checkpoint the WAL so deleted text does not linger."""
+        try:
+            with self._write() as conn:
+                conn.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
+            with self._read() as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass  # best effort: another tab is busy; the next delete or checkpoint catches up
+
+    # --- passages and search ----------------------------------------------------------
+
+    def passages_on_page(self, sha: str, page: int) -> list[Passage]:
+        """Passages that start, end or lie on this 1-based page, in reading order."""
+        with self._errors("read a page"), self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM passages WHERE sha256 = ? AND page <= ? AND COALESCE(page_end, page) >= ? ORDER BY idx",
+                (sha, page, page),
+            ).fetchall()
+        return [_passage_from_row(row) for row in rows]
+
+    def list_passages(self, sha: str, offset: int = 0, limit: int | None = None) -> list[Passage]:
+        """Passages in order, a slice at a time (for documents without pages)."""
+        with self._errors("read passages"), self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM passages WHERE sha256 = ? ORDER BY idx LIMIT ? OFFSET ?",
+                (sha, -1 if limit is None else limit, offset),
+            ).fetchall()
+        return [_passage_from_row(row) for row in rows]
+
+    def search_passages(self, query: str, sha: str | None = None, limit: int = 50) -> list[SearchHit]:
+        """Passages containing every term of `query` (substring match, case-insensitive).
+
+        Terms of 3+ characters use the FTS5 trigram index (ranked by bm25); shorter
+        ones, such as the Chinese word 合同, are matched with LIKE.
+        """
+        terms = _query_terms(query)
+        if not terms:
+            return []
+        long_terms = [t for t in terms if len(t) >= TRIGRAM]
+        short_terms = [t for t in terms if len(t) < TRIGRAM]
+        sql, params = self._search_sql(long_terms, short_terms, sha, limit)
+        with self._errors("search the library"), self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [self._hit(row, terms) for row in rows]
+
+    @staticmethod
+    def _search_sql(long_terms, short_terms, sha256, limit) -> tuple[str, list]:
+        where, params = [], []
+        if long_terms:
+            source = "passages_fts JOIN passages p ON p.pid = passages_fts.rowid"
+            where.append("passages_fts MATCH ?")
+            params.append(_fts_query(long_terms))
+            order = "bm25(passages_fts), p.sha256, p.idx"
+        else:
+            source, order = "passages p", "d.added_at DESC, p.sha256, p.idx"
+        for term in short_terms:
+            where.append("p.text LIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(term))
+        if sha256 is not None:
+            where.append("p.sha256 = ?")
+            params.append(sha256)
+        sql = (
+            f"SELECT p.*, d.name AS document FROM {source} JOIN documents d ON d.sha256 = p.sha256 "
+            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        )
+        return sql, params + [max(0, int(limit))]
+
+    @staticmethod
+    def _hit(row: sqlite3.Row, terms: Sequence[str]) -> SearchHit:
+        snippet, spans = _snippet(row["text"], terms)
+        return SearchHit(
+            sha256=row["sha256"],
+            document=row["document"],
+            passage_id=row["id"],
+            index=row["idx"],
+            page=row["page"],
+            page_end=row["page_end"],
+            page_label=row["page_label"],
+            heading=row["heading"],
+            snippet=snippet,
+            spans=spans,
+        )
+
+    # --- conversations ----------------------------------------------------------------
+
+    def create_conversation(self, document_shas: Sequence[str], title: str, settings: Any = None) -> int:
+        """Start a conversation over these documents; returns its id."""
+        now = _now()
+        with self._errors("save the conversation"), self._write() as conn:
+            documents = [{"sha256": sha, "name": self._document_name(conn, sha)} for sha in document_shas]
+            cursor = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, documents, settings) VALUES (?,?,?,?,?)",
+                (title.strip() or "Untitled", now, now, _json(documents), _json(_settings_dict(settings))),
+            )
+            return int(cursor.lastrowid)
+
+    @staticmethod
+    def _document_name(conn: sqlite3.Connection, sha256: str) -> str:
+        row = conn.execute("SELECT name FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
+        return row["name"] if row else sha256[:12]
+
+    def add_turn(self, conversation_id: int, question: str, answer: dict, settings: Any = None) -> int:
+        """Append a question and its answer (Answer.to_json() shape) to a conversation."""
+        record = dict(answer)
+        record["settings"] = _settings_dict(settings) if settings is not None else record.get("settings", {})
+        now = _now()
+        with self._errors("save the answer"), self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            position = conn.execute(
+                "SELECT COALESCE(MAX(position), 0) + 1 FROM turns WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()[0]
+            cursor = conn.execute(
+                "INSERT INTO turns (conversation_id, position, question, answer_text, answer, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                (conversation_id, position, question, str(record.get("answer") or ""), _json(record), now),
+            )
+            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+            return int(cursor.lastrowid)
+
+    def _require_conversation(self, conn: sqlite3.Connection, conversation_id: int) -> sqlite3.Row:
+        row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        if row is None:
+            raise NotInStore(
+                f"Conversation {conversation_id} is not in the history (it may have been deleted in "
+                "another tab). Start a new conversation."
+            )
+        return row
+
+    def rename_conversation(self, conversation_id: int, title: str) -> None:
+        with self._errors("rename the conversation"), self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title.strip() or "Untitled", conversation_id))
+
+    def list_conversations(self, search: str = "") -> list[dict]:
+        """Conversations, most recently active first; `search` matches titles, questions and answers."""
+        sql = (
+            "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) AS turn_count, "
+            "(SELECT question FROM turns t WHERE t.conversation_id = c.id ORDER BY position DESC LIMIT 1) "
+            "AS last_question FROM conversations c"
+        )
+        params: list = []
+        for term in _query_terms(search):
+            pattern = _like_pattern(term)
+            sql += " WHERE" if not params else " AND"
+            sql += (
+                " (c.title LIKE ?1 ESCAPE '\\' OR EXISTS (SELECT 1 FROM turns t WHERE t.conversation_id = c.id "
+                "AND (t.question LIKE ?1 ESCAPE '\\' OR t.answer_text LIKE ?1 ESCAPE '\\')))"
+            ).replace("?1", f"?{len(params) + 1}")
+            params.append(pattern)
+        sql += " ORDER BY c.updated_at DESC, c.id DESC"
+        with self._errors("list the history"), self._read() as conn:
+            known = {row[0] for row in conn.execute("SELECT sha256 FROM documents")}
+            rows = conn.execute(sql, params).fetchall()
+        return [self._conversation_summary(row, known) for row in rows]
+
+    @staticmethod
+    def _conversation_documents(raw: str, known: set[str]) -> list[dict]:
+        return [dict(d, available=d["sha256"] in known) for d in json.loads(raw)]
+
+    def _conversation_summary(self, row: sqlite3.Row, known: set[str]) -> dict:
+        return {
+            "id": row["id"],
+            "title": row["title"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "documents": self._conversation_documents(row["documents"], known),
+            "settings": json.loads(row["settings"]),
+            "turns": row["turn_count"],
+            "last_question": row["last_question"] or "",
+        }
+
+    def get_conversation(self, conversation_id: int) -> dict:
+        """A conversation with all its turns in order (see turn_dict for a turn's keys)."""
+        with self._errors("read the conversation"), self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                row = self._require_conversation(conn, conversation_id)
+                turns = conn.execute(
+                    "SELECT * FROM turns WHERE conversation_id = ? ORDER BY position", (conversation_id,)
+                ).fetchall()
+                known = {r[0] for r in conn.execute("SELECT sha256 FROM documents")}
+            finally:
+                conn.execute("COMMIT")
+        return {
+            "id": row["id"],
+            "title": row["title"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "documents": self._conversation_documents(row["documents"], known),
+            "settings": json.loads(row["settings"]),
+            "turns": [turn_dict(t) for t in turns],
+        }
+
+    def delete_conversation(self, conversation_id: int) -> bool:
+        """Remove a conversation and its turns; False if there was none."""
+        with self._errors("delete the conversation"), self._write() as conn:
+            conn.execute("DELETE FROM turns WHERE conversation_id = ?", (conversation_id,))
+            return conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+
+    # --- maintenance ------------------------------------------------------------------
+
+    def check_integrity(self) -> list[str]:
+        """Problems found by SQLite's and FTS5's integrity checks ([] when healthy)."""
+        with self._errors("check the library"), self._read() as conn:
+            problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            try:
+                conn.execute("INSERT INTO passages_fts (passages_fts) VALUES ('integrity-check')")
+            except sqlite3.DatabaseError as exc:
+                problems.append(f"search index: {exc}")
+            problems += [f"foreign key: {tuple(r)}" for r in conn.execute("PRAGMA foreign_key_check")]
+        return problems
+
+
+def turn_dict(row: sqlite3.Row) -> dict:
+    """A stored turn as a plain dict: the saved answer dict plus id, position, question, time."""
+    record = json.loads(row["answer"])
+    record.setdefault("answer", row["answer_text"])
+    for key, default in (("thinking", ""), ("citations", []), ("warnings", []), ("calls", []), ("settings", {})):
+        record.setdefault(key, default)
+    record.update(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        position=row["position"],
+        question=row["question"],
+        created_at=row["created_at"],
+    )
+    return record
+
+
+def open_store(data_dir: Path | str | None = None, **kwargs: Any) -> Store:
+    """The Store for a data folder (argument > FOLIO_DATA_DIR > per-user default)."""
+    return Store(data_dir, **kwargs)

@@ -1,0 +1,260 @@
+"""Ask: choose documents, see the exact token budget, ask, and read a cited answer."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import pandas as pd
+import streamlit as st
+
+from lib import presenting as view
+from lib.errors import FolioError
+from pages import _ui
+
+POLL_S = 0.25  # how often the elapsed time refreshes while the model reads (and Stop is noticed)
+DRAIN_S = 3.0  # how long a stopped answer waits for lib to hand back what arrived, verified
+_END = object()
+
+SEGMENT_COLORS = {
+    "system": "#6b5b4b",
+    "template": "#a89a8a",
+    "document": "#8b3a2b",
+    "history": "#c7843f",
+    "question": "#2f6f8f",
+    "reserved": "#d9c9a3",
+    "free": "#e8e4da",
+    "over": "#d62728",
+}
+
+
+# --- documents and budget -----------------------------------------------------------
+
+
+def choose_documents(docs: list[dict]) -> list[str]:
+    """Multiselect over the library; changing it starts a new conversation."""
+    names = {d["sha256"]: d for d in docs}
+    st.session_state.selected = [sha for sha in st.session_state.selected if sha in names]
+
+    def changed() -> None:
+        st.session_state.selected = list(st.session_state["ask-docs"])
+        _ui.new_conversation(keep_selection=True)
+
+    st.multiselect(
+        "Documents to read",
+        options=list(names),
+        default=st.session_state.selected,
+        format_func=lambda sha: f"{names[sha]['name']} · {names[sha]['tokens']:,} tokens",
+        key="ask-docs",
+        on_change=changed,
+        placeholder="Choose one or more documents from the library",
+    )
+    return list(st.session_state.selected)
+
+
+def budget_panel(budget) -> None:
+    """A stacked bar and a table with the exact tokens of every part of the context."""
+    estimate = " (estimate)" if budget.is_estimate else ""
+    headline = view.budget_headline(budget) + estimate
+    if budget.fits:
+        st.progress(view.fraction_used(budget), text=headline)
+    else:
+        st.error(view.escape_markdown(budget.refusal_message()), icon=":material/block:")
+    segments = view.budget_segments(budget)
+    chart = pd.DataFrame(
+        [{"part": s.label, "tokens": s.tokens, "kind": s.kind, "order": i} for i, s in enumerate(segments)]
+    )
+    st.vega_lite_chart(
+        chart,
+        {
+            "height": 46,
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {"field": "tokens", "type": "quantitative", "stack": "zero", "title": None,
+                      "axis": {"format": ",d"}},
+                "order": {"field": "order"},
+                "color": {
+                    "field": "kind",
+                    "type": "nominal",
+                    "legend": None,
+                    "scale": {"domain": list(SEGMENT_COLORS), "range": list(SEGMENT_COLORS.values())},
+                },
+                "detail": {"field": "part"},
+            },
+            "config": {"view": {"stroke": None}},
+        },
+    )
+    with st.expander("Exact numbers", icon=":material/calculate:"):
+        table = pd.DataFrame([{"Part": s.label, "Tokens": s.tokens} for s in segments])
+        st.dataframe(table, hide_index=True, column_config={"Tokens": st.column_config.NumberColumn(format="localized")})
+        st.caption(
+            f"Context {budget.context:,} tokens (the smaller of the configured context and what the model "
+            f"holds). Reserved for the answer: {budget.reserved:,}" + (" including reasoning." if budget.think else ".")
+        )
+        for note in budget.notes:
+            st.caption(view.escape_markdown(note))
+
+
+# --- asking -------------------------------------------------------------------------
+
+
+def ask(question: str, documents: list, think: bool) -> None:
+    """Stream one answer, then save it; a Stop keeps what arrived."""
+    history = list(_ui.chat()["turns"])
+    job = _ui.start_job(question, think, documents)
+    with st.chat_message("user", avatar=":material/person:"):
+        _ui.safe_markdown(question)
+    with st.chat_message("assistant", avatar=":material/menu_book:"):
+        status = st.status("Sending the documents to the model…", expanded=False)
+        st.button("Stop", icon=":material/stop_circle:", key="stop-answer", help="Stop the answer and keep what arrived")
+        thinking_box = st.expander("Reasoning", icon=":material/psychology:", expanded=False) if think else None
+        thinking_slot = thinking_box.empty() if thinking_box else None
+        answer_slot = st.empty()
+        stream_answer(job, question, think, history, status, thinking_slot, answer_slot)
+    st.rerun()
+
+
+def stream_answer(job, question, think, history, status, thinking_slot, answer_slot) -> None:
+    """Run lib.answering in a worker thread; show elapsed time and text as it arrives."""
+    events: queue.Queue = queue.Queue()
+    cancel = threading.Event()
+    worker = threading.Thread(
+        target=_produce, args=(events, cancel, job, question, think, history), daemon=True
+    )
+    started = time.monotonic()
+    worker.start()
+    final = None
+    try:
+        final = _consume(events, started, job["pending"], status, thinking_slot, answer_slot)
+    finally:
+        # Also after Stop (which ends or reruns the script at its next Streamlit call): let
+        # lib end the call and verify what arrived, then save it. No Streamlit calls here.
+        if final is None:
+            cancel.set()
+            final = _drain(events, job["pending"], time.monotonic() + DRAIN_S)
+        _ui.finish_job(job, final)
+
+
+def _produce(events: queue.Queue, cancel: threading.Event, job: dict, question, think, history) -> None:
+    """Worker: push lib's events (or the error that stopped them) onto the queue."""
+    try:
+        for event in _ui.ask_stream(job["documents"], question, job["settings"], think=think, history=history,
+                                    cancel=cancel):
+            events.put(event)
+    except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
+        events.put(exc)
+    finally:
+        events.put(_END)
+
+
+def _consume(events, started, pending, status, thinking_slot, answer_slot):
+    """Script thread: render events until the final one; returns it (or an error)."""
+    while True:
+        try:
+            event = events.get(timeout=POLL_S)
+        except queue.Empty:
+            _show_elapsed(status, started, pending)
+            continue
+        if event is _END:
+            return None
+        if isinstance(event, Exception):
+            return event
+        kind = getattr(event, "kind", "")
+        if kind == "final":
+            return event
+        if kind == "status":
+            pending["phase"] = event.text
+        elif kind == "thinking":
+            pending["thinking"] += event.text
+            if thinking_slot is not None:
+                thinking_slot.markdown(view.escape_markdown(pending["thinking"]))
+        elif kind == "content":
+            pending["answer"] += event.text
+            answer_slot.markdown(view.escape_markdown(pending["answer"]) + " ▌")
+        _show_elapsed(status, started, pending)
+
+
+def _show_elapsed(status, started: float, pending: dict) -> None:
+    elapsed = view.format_seconds(time.monotonic() - started)
+    if pending["answer"]:
+        label = f"Answering… {elapsed}"
+    elif pending["thinking"]:
+        label = f"Reasoning… {elapsed}"
+    elif pending["phase"].startswith("Sending"):
+        label = f"The model is reading {pending['prompt_tokens']:,} tokens… {elapsed}"
+    else:
+        label = f"{pending['phase'] or 'Starting'}… {elapsed}"
+    status.update(label=label)
+
+
+def _drain(events: queue.Queue, pending: dict, deadline: float):
+    """After a stop: the final event lib sends once it notices the cancel, if it comes in time."""
+    while time.monotonic() < deadline:
+        try:
+            event = events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if event is _END:
+            return None
+        if isinstance(event, Exception) or getattr(event, "kind", "") == "final":
+            return event
+        kind = getattr(event, "kind", "")
+        if kind in ("thinking", "content"):
+            pending["thinking" if kind == "thinking" else "answer"] += event.text
+    return None
+
+
+def conversation() -> None:
+    for index, turn in enumerate(_ui.chat()["turns"]):
+        _ui.render_turn(turn, key=f"turn-{index}")
+
+
+# --- page ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    st.title("Ask")
+    docs = _ui.list_documents()
+    if not docs:
+        st.info("Add documents on the **Library** page first.", icon=":material/info:")
+        st.page_link("pages/library.py", label="Go to the Library", icon=":material/library_books:")
+        return
+    top = st.columns([4, 1])
+    with top[0]:
+        selected = choose_documents(docs)
+    with top[1]:
+        st.write("")
+        if st.button("New conversation", icon=":material/add_comment:", disabled=not _ui.chat()["turns"]):
+            _ui.new_conversation(keep_selection=True)
+            st.rerun()
+    think = st.toggle(
+        "Thinking",
+        value=st.session_state.get("think-toggle", _ui.settings().think),
+        key="think-toggle",
+        help="The model reasons before answering: slower, often better on hard questions. "
+        "Reserves more room for the answer.",
+    )
+    if not selected:
+        st.info("Choose the documents to read. Folio sends them whole, in one call.", icon=":material/info:")
+        return
+    documents = _ui.load_documents(selected)
+    budget = _ui.budget(documents, think=think, history=_ui.chat()["turns"])
+    budget_panel(budget)
+    server_up = _ui.need_server_notice()
+    _ui.wait_for_stopped_answer(DRAIN_S + 2)
+    conversation()
+    _ui.error_notice()
+    question = st.chat_input(
+        "Ask a follow-up question" if _ui.chat()["turns"] else "Ask a question about these documents",
+        key="question",
+        submit_mode="disable",  # no new question while one runs; the Stop button ends it
+        disabled=not budget.fits,
+    )
+    if question and question.strip():
+        if not server_up:
+            _ui.clear_server_status()  # the user may have started it since the last check
+        ask(question.strip(), documents, think)
+
+
+main()

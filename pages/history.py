@@ -1,0 +1,97 @@
+"""History: every question and answer, searchable, reopenable, exportable."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import presenting as view
+from lib.errors import FolioError
+from pages import _ui
+
+SHOWN = 50
+
+
+def conversation_row(summary: dict) -> None:
+    """One conversation: title, when, documents; open, continue, export, delete."""
+    cid = summary["id"]
+    with st.container(border=True):
+        st.markdown(f"**{view.escape_markdown(summary['title'])}**")
+        documents = ", ".join(
+            d["name"] + ("" if d.get("available", True) else " (deleted)") for d in summary["documents"]
+        )
+        st.caption(
+            view.join_nonempty(
+                [
+                    summary["updated_at"][:16].replace("T", " "),
+                    f"{summary['turns']} question(s)",
+                    view.escape_markdown(documents),
+                    view.escape_markdown(summary.get("settings", {}).get("model", "")),
+                ]
+            )
+        )
+        opened = st.session_state.get("history-open") == cid
+        cols = st.columns([1, 1, 1, 1, 3])
+        if cols[0].button("Hide" if opened else "Open", key=f"open-{cid}", icon=":material/visibility:"):
+            st.session_state["history-open"] = None if opened else cid
+            st.rerun()
+        if cols[1].button("Continue", key=f"continue-{cid}", icon=":material/forum:", type="primary"):
+            reopen(cid)
+        if cols[2].button("Delete", key=f"delete-{cid}", icon=":material/delete:"):
+            _ui.store().delete_conversation(cid)
+            if _ui.chat()["id"] == cid:
+                _ui.new_conversation()
+            st.rerun()
+        if opened:
+            conversation_detail(cid)
+
+
+def conversation_detail(cid: int) -> None:
+    """The whole conversation, with exports of it and of each answer."""
+    try:
+        conversation = _ui.store().get_conversation(cid)
+    except FolioError as exc:
+        st.error(view.escape_markdown(exc.message))
+        return
+    _ui.conversation_exports(conversation, key=f"conv-{cid}")
+    for index, turn in enumerate(conversation["turns"]):
+        _ui.render_turn(turn, key=f"h{cid}-{index}")
+
+
+def reopen(cid: int) -> None:
+    """Load a conversation into the Ask page and go there to continue it."""
+    conversation = _ui.store().get_conversation(cid)
+    available = [d["sha256"] for d in conversation["documents"] if d.get("available")]
+    missing = [d["name"] for d in conversation["documents"] if not d.get("available")]
+    st.session_state.selected = available
+    st.session_state.pop("ask-docs", None)
+    error = None
+    if missing:
+        error = "Deleted since this conversation: " + ", ".join(missing) + ". Add them again to ask about them."
+    _ui.new_conversation(conversation_id=cid, turns=conversation["turns"], error=error)
+    st.switch_page("pages/ask.py")
+
+
+def main() -> None:
+    st.title("History")
+    query = st.text_input(
+        "Search questions and answers", key="history-q", type="search", placeholder="e.g. limitation period"
+    )
+    try:
+        conversations = _ui.store().list_conversations(query.strip())
+    except FolioError as exc:
+        st.error(view.escape_markdown(exc.message))
+        return
+    if not conversations:
+        st.info("Nothing saved yet." if not query else "No question or answer matches.", icon=":material/info:")
+        return
+    top = st.columns([3, 1])
+    top[0].caption(f"{len(conversations)} conversation(s)" + (f" matching “{view.escape_markdown(query)}”" if query else ""))
+    with top[1]:
+        _ui.history_csv_button(conversations)
+    for summary in conversations[:SHOWN]:
+        conversation_row(summary)
+    if len(conversations) > SHOWN:
+        st.caption(f"{len(conversations) - SHOWN} older conversation(s) not shown: search to find them.")
+
+
+main()

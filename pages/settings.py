@@ -1,0 +1,162 @@
+"""Settings: the model server and its check panel, pulling a model, the 128k Modelfile."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import presenting as view
+from lib.config import ENV_NAMES, load_settings
+from lib.errors import FolioError
+from pages import _ui
+
+FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive", "think")
+
+
+def settings_form() -> None:
+    """The server and model settings; defaults come from the environment."""
+    s = _ui.settings()
+    base = _defaults()
+    with st.form("settings"):
+        cols = st.columns(2)
+        backend = cols[0].selectbox(
+            "Server",
+            options=["ollama", "openai"],
+            index=0 if s.backend == "ollama" else 1,
+            format_func={"ollama": "Ollama (native API)", "openai": "OpenAI-compatible (vLLM, llama.cpp)"}.get,
+            help=_env_help("backend"),
+        )
+        host = cols[1].text_input("Address", value=s.host, help="OLLAMA_HOST or FOLIO_HOST")
+        model = cols[0].text_input("Model", value=s.model, help=_env_help("model"))
+        keep_alive = cols[1].text_input(
+            "Keep the model loaded for", value=s.keep_alive, help=_env_help("keep_alive") + " e.g. 30m, 2h, -1 (forever)"
+        )
+        context = cols[0].number_input(
+            "Context (tokens)", min_value=2048, max_value=1_048_576, value=int(s.context), step=1024,
+            help=_env_help("context") + " The real budget is the smaller of this and what the model holds.",
+        )
+        answer_reserve = cols[1].number_input(
+            "Reserved for the answer", min_value=256, max_value=65536, value=int(s.answer_reserve), step=256,
+            help=_env_help("answer_reserve"),
+        )
+        thinking_reserve = cols[0].number_input(
+            "Extra reserve when thinking", min_value=0, max_value=65536, value=int(s.thinking_reserve), step=256,
+            help=_env_help("thinking_reserve"),
+        )
+        think = cols[1].toggle("Thinking on by default", value=s.think, help=_env_help("think"))
+        apply, reset = st.columns([1, 5])
+        applied = apply.form_submit_button("Apply", type="primary")
+        restored = reset.form_submit_button("Back to the environment's defaults")
+    if applied:
+        values = dict(
+            backend=backend, host=host.strip().rstrip("/"), model=model.strip(), context=int(context),
+            answer_reserve=int(answer_reserve), thinking_reserve=int(thinking_reserve),
+            keep_alive=keep_alive.strip(), think=bool(think),
+        )
+        st.session_state.overrides = {k: v for k, v in values.items() if getattr(base, k) != v}
+        _after_change("Settings applied for this session.")
+    if restored:
+        st.session_state.overrides = {}
+        _after_change("Back to the defaults from the environment.")
+
+
+def _defaults():
+    try:
+        return load_settings()
+    except FolioError:
+        from lib.config import Settings
+
+        return Settings()
+
+
+def _env_help(field: str) -> str:
+    return f"Default from {ENV_NAMES[field]}." if field in ENV_NAMES else ""
+
+
+def _after_change(message: str) -> None:
+    _ui.clear_server_status()
+    _ui.clear_diagnosis()
+    st.session_state["settings-message"] = message
+    st.rerun()
+
+
+def check_panel() -> None:
+    """What the server says: version, model, context, capabilities, memory, loaded now."""
+    s = _ui.settings()
+    head = st.columns([4, 1])
+    head[0].subheader("Check the server")
+    if head[1].button("Check again", icon=":material/refresh:"):
+        _ui.clear_server_status()
+        _ui.clear_diagnosis()
+    try:
+        report = _ui.diagnosis()
+    except FolioError as exc:  # e.g. an unknown backend name
+        st.error(view.escape_markdown(exc.message), icon=":material/error:")
+        st.markdown(_ui.start_hint(s))
+        return
+    _ui.render_diagnosis(report)
+
+
+def pull_panel() -> None:
+    """Download a missing model from Ollama's library, with a progress bar."""
+    s = _ui.settings()
+    if s.backend != "ollama":
+        return
+    status = _ui.server_status()
+    if not status["reachable"] or status.get("model_present"):
+        return
+    st.subheader("Get the model")
+    st.markdown(
+        f"`{view.escape_markdown(s.model)}` is not installed. Folio's 128k model is built from the "
+        "Modelfile (below); a model from Ollama's library can be pulled here."
+    )
+    name = st.text_input("Model to pull", value=s.model, key="pull-name")
+    if st.button("Pull", icon=":material/download:", type="primary"):
+        bar = st.progress(0.0, text="Starting")
+        try:
+            result = _ui.pull_model(name.strip(), bar)
+        except FolioError as exc:
+            st.error(view.escape_markdown(exc.message))
+            return
+        bar.progress(1.0, text=result)
+        _ui.clear_server_status()
+        _ui.clear_diagnosis()
+        st.success(f"Pulled {view.escape_markdown(name)}.")
+
+
+def modelfile_help() -> None:
+    """How to build the 131,072-token Qwen3-14B from the Modelfile."""
+    st.subheader("The 128k model")
+    s = _ui.settings()
+    st.markdown(
+        "Stock `qwen3:14b` holds 40,960 tokens. Folio's `Modelfile` builds Qwen3-14B from a GGUF with "
+        "YaRN rope scaling to 131,072 tokens. In the Folio folder:"
+    )
+    st.code(
+        f"ollama create {s.model} -f Modelfile\n"
+        f"ollama show {s.model}        # context length 131072\n"
+        "# 128k costs KV memory: start Ollama with\n"
+        "OLLAMA_KV_CACHE_TYPE=q8_0 OLLAMA_FLASH_ATTENTION=1 OLLAMA_NUM_PARALLEL=1 ollama serve",
+        language="bash",
+    )
+    text = _ui.modelfile_text()
+    if text:
+        with st.expander("Modelfile", icon=":material/description:"):
+            st.code(text, language="dockerfile")
+
+
+def main() -> None:
+    st.title("Settings")
+    message = st.session_state.pop("settings-message", None)
+    if message:
+        st.success(message, icon=":material/check:")
+    st.caption(
+        "Defaults come from the environment (OLLAMA_HOST, FOLIO_*), so a deployment needs no clicks. "
+        "Changes here last for this browser session."
+    )
+    settings_form()
+    check_panel()
+    pull_panel()
+    modelfile_help()
+
+
+main()

@@ -1,0 +1,186 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright, `streamlit run app.py`
+and the fake Ollama started here as subprocesses on 127.0.0.1.
+
+The run also refreshes the screenshots in docs/screenshots/ that the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+import fixtures
+from lib.ingest import ingest_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+STARTUP_S = 90.0
+ANSWER_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until(check, deadline_s: float, what: str, process: subprocess.Popen) -> None:
+    """Poll `check` until it is true; fail with the process's output if it dies or time runs out."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            out = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"{what} exited with {process.returncode}:\n{out}")
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{what} did not come up within {deadline_s:.0f} s")
+
+
+def _start(cmd: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _long_answer() -> str:
+    """A cited answer long enough (streamed slowly) to watch it arrive and to stop it."""
+    document = ingest_bytes(fixtures.english_pdf(), "judgment.pdf")
+    passage = next(p for p in document.passages if "committee" in p.text)
+    quote = fixtures.ENGLISH_PHRASE.rstrip(".")
+    filler = " ".join(f"Point {n} of the summary follows from the minutes." for n in range(1, 16))
+    return f'The committee decided on the budget: "{quote}" [{passage.id}]. {filler}'
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """The fake Ollama and the app, each a real process on its own free port."""
+    fake_port, app_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+    env.update(FOLIO_DATA_DIR=str(tmp_path / "data"), OLLAMA_HOST=f"127.0.0.1:{fake_port}", PYTHONUNBUFFERED="1")
+    fake = _start(
+        [sys.executable, "tests/fake_ollama.py", "--port", str(fake_port), "--chunk-delay", "0.12",
+         "--answer", _long_answer(), "--thinking", "The minutes on page 1 record the decision."],
+        env,
+    )
+    app = _start(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(app_port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        env,
+    )
+    try:
+        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{fake_port}/api/version").status_code == 200,
+                    STARTUP_S, "fake Ollama", fake)
+        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
+                    STARTUP_S, "streamlit", app)
+        yield f"http://127.0.0.1:{app_port}"
+    finally:
+        _stop(app)
+        _stop(fake)
+        print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))  # shown on failure
+
+
+@pytest.fixture
+def page(servers):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        tab = context.new_page()
+        tab.set_default_timeout(ANSWER_S * 1000)
+        expect.set_options(timeout=ANSWER_S * 1000)  # expect() polls; this is only its deadline
+        tab.goto(servers)
+        try:
+            yield tab
+        finally:
+            tab.screenshot(path="/tmp/folio-browser-last.png", full_page=True)
+            context.close()
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def _go(page: Page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+
+
+def test_upload_ask_read_the_cited_page_stop_and_find_it_in_history(page: Page):
+    expect(page.get_by_role("heading", name="Library", exact=True)).to_be_visible()
+    page.locator("input[type=file]").set_input_files(
+        [
+            {"name": "judgment.pdf", "mimeType": "application/pdf", "buffer": fixtures.english_pdf()},
+            {"name": "scan.pdf", "mimeType": "application/pdf", "buffer": fixtures.not_a_document()},
+        ]
+    )
+    expect(page.get_by_text("judgment.pdf: added", exact=False)).to_be_visible()
+    expect(page.get_by_text("scan.pdf: is not a document", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    _shot(page, "library")
+
+    page.get_by_role("button", name="Ask about it").click()
+    expect(page.get_by_role("heading", name="Ask", exact=True)).to_be_visible()
+    expect(page.get_by_text("Fits:", exact=False)).to_be_visible()
+    page.get_by_test_id("stChatInputTextArea").fill("What did the committee decide?")
+    page.keyboard.press("Enter")
+    # While it streams: a running status with the elapsed time, then the words as they arrive.
+    expect(page.get_by_text("Answering…", exact=False)).to_be_visible()
+    expect(page.get_by_text("Point 15 of the summary", exact=False)).to_be_visible()
+    citation = page.get_by_test_id("stExpander").filter(has_text="[1] judgment.pdf")
+    expect(citation).to_be_visible()
+    expect(page.get_by_text("First token after", exact=False)).to_be_visible()
+    citation.get_by_text("[1] judgment.pdf").click()
+    expect(citation.get_by_text("verified").first).to_be_visible()
+    image = citation.locator("img")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.naturalWidth") > 300
+    citation.scroll_into_view_if_needed()
+    _shot(page, "ask")
+
+    # A follow-up, stopped half-way: what arrived stays, marked as interrupted.
+    page.get_by_test_id("stChatInputTextArea").fill("And what else?")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Point 2 of the summary", exact=False)).to_be_visible()
+    page.locator(".st-key-stop-answer button").first.click()
+    expect(page.get_by_text("Interrupted:", exact=False)).to_be_visible()
+    expect(page.get_by_text("The committee decided on the budget").nth(1)).to_be_visible()
+
+    _go(page, "History")
+    expect(page.get_by_text("What did the committee decide?").first).to_be_visible()
+    page.get_by_role("button", name="Open").first.click()
+    expect(page.get_by_role("button", name="Conversation (Word)")).to_be_visible()
+    _shot(page, "history")
+
+    _go(page, "Settings")
+    expect(page.get_by_text("Ready: Folio can ask this model.")).to_be_visible()
+    _shot(page, "settings")

@@ -1,0 +1,254 @@
+"""Exports: Markdown with a sources list, Word with real footnotes, CSV history."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import docx
+import pandas as pd
+from lxml import etree
+
+from lib.exports import (
+    answer_docx,
+    answer_markdown,
+    conversation_docx,
+    conversation_markdown,
+    history_csv,
+    link_citations,
+    read_footnotes,
+)
+
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+QUOTE_WITH_MARKDOWN = "the *lessee* shall pay_rent_ <b>monthly</b>"
+
+
+def make_turn(**changes) -> dict:
+    turn = {
+        "question": "Who pays the rent, and when?",
+        "answer": (
+            'The lessee pays: "the *lessee* shall pay_rent_ <b>monthly</b>" [kzt-1]. '
+            'Repairs fall on the lessor "keep the roof" [kzt-2, kzt-3].\n\n'
+            "- The notice period is \"three months\" [kzt-3]."
+        ),
+        "thinking": "Article 1 covers rent.",
+        "citations": [
+            {"id": "kzt-1", "document": "lease.pdf", "page": 1, "quote": QUOTE_WITH_MARKDOWN, "status": "verified"},
+            {"id": "kzt-2", "document": "lease.pdf", "page": 2, "page_end": 3, "quote": "keep the roof", "status": "unverified"},
+            {"id": "kzt-3", "document": "合同.pdf", "page": 7, "page_label": "vii", "quote": "三个月", "status": "verified"},
+            {"id": "kzt-3", "document": "合同.pdf", "page": 7, "page_label": "vii", "quote": "three months", "status": "invalid"},
+        ],
+        "warnings": ["The server read 12 tokens fewer than Folio sent."],
+        "calls": [
+            {"documents": ["lease.pdf", "合同.pdf"], "prompt_tokens": 9120, "server_prompt_tokens": 9108,
+             "num_ctx": 131072, "num_keep": 812, "first_token_s": 2.14, "total_s": 9.5, "done_reason": "stop"}
+        ],
+        "settings": {"model": "qwen3-128k:14b", "think": True},
+        "created_at": "2026-11-25T08:00:00+00:00",
+        "position": 1,
+        "id": 11,
+    }
+    turn.update(changes)
+    return turn
+
+
+def make_conversation() -> dict:
+    second = make_turn(
+        question="=1+1 and the deposit?",
+        answer='The deposit is "two months" [kzt-4].',
+        citations=[{"id": "kzt-4", "document": "lease.pdf", "page": 3, "quote": "two months", "status": "verified"}],
+        calls=[{"documents": ["lease.pdf"], "prompt_tokens": 9130, "server_prompt_tokens": None,
+                "first_token_s": 0.4, "total_s": 1.0}],
+        warnings=[],
+        position=2,
+        id=12,
+    )
+    return {
+        "id": 3,
+        "title": "Lease questions",
+        "created_at": "2026-11-25T08:00:00+00:00",
+        "documents": [{"sha256": "a" * 64, "name": "lease.pdf"}, {"sha256": "b" * 64, "name": "合同.pdf"}],
+        "settings": {"model": "qwen3-128k:14b", "think": False},
+        "turns": [make_turn(), second],
+    }
+
+
+def test_citations_are_numbered_in_order_of_appearance():
+    turn = make_turn()
+    pieces, numbered = link_citations(turn["answer"], turn["citations"])
+    assert [p for p in pieces if isinstance(p, int)] == [1, 2, 3, 4]
+    assert [n.citation["quote"] for n in numbered] == [QUOTE_WITH_MARKDOWN, "keep the roof", "三个月", "three months"]
+
+
+def test_citation_without_marker_and_marker_without_citation():
+    pieces, numbered = link_citations(
+        "Said so [bcd-9]. See [the annex].",
+        [{"id": "kzt-1", "document": "a.pdf", "page": 1, "quote": "q", "status": "verified"}],
+    )
+    assert "See [the annex]." in "".join(p for p in pieces if isinstance(p, str))
+    assert [(n.number, n.citation["id"], n.citation["status"]) for n in numbered] == [
+        (1, "bcd-9", "invalid"),
+        (2, "kzt-1", "verified"),
+    ]
+
+
+def test_shouted_ids_and_cjk_brackets_are_markers():
+    citations = [
+        {"id": "kzt-1", "document": "合同.pdf", "page": 1, "quote": "生效", "status": "verified"},
+        {"id": "kzt-2", "document": "合同.pdf", "page": 2, "quote": "租金", "status": "verified"},
+    ]
+    pieces, numbered = link_citations("合同“生效”【KZT-1】，按月“租金”[kzt-2；kzt-1]。", citations)
+    assert pieces == ["合同“生效”", 1, "，按月“租金”", 2, 1, "。"]
+    assert len(numbered) == 2
+
+
+def test_answer_markdown_has_question_answer_and_sources():
+    text = answer_markdown(make_turn())
+    assert "> Who pays the rent, and when?" in text
+    assert 'The lessee pays: "the *lessee* shall pay_rent_ <b>monthly</b>" [1].' in text
+    assert '"keep the roof" [2][3].' in text
+    assert '"three months" [4].' in text
+    assert f"- [1] lease.pdf, p. 1 (passage kzt-1): “{QUOTE_WITH_MARKDOWN}” (verified)" in text
+    assert "- [2] lease.pdf, pp. 2-3 (passage kzt-2): “keep the roof” (unverified" in text
+    assert "- [3] 合同.pdf, p. vii (passage kzt-3): “三个月” (verified)" in text
+    assert "(invalid: no such passage)" in text
+    assert "> Note: The server read 12 tokens fewer than Folio sent." in text
+    assert "9,120 prompt tokens" in text and "thinking on" in text
+    assert "\\*" not in text and "\\_" not in text  # quotes stay verbatim, nothing escaped
+    assert "kzt-1]" not in text.split("### Sources")[0]
+
+
+def test_conversation_markdown_lists_every_turn():
+    text = conversation_markdown(make_conversation())
+    assert text.startswith("# Lease questions\n")
+    assert "Documents: lease.pdf, 合同.pdf" in text
+    assert "## Question 1" in text and "## Question 2" in text
+    assert text.index("Who pays the rent") < text.index("the deposit")
+    assert "Article 1 covers rent." not in text
+    assert "Article 1 covers rent." in conversation_markdown(make_conversation(), include_thinking=True)
+
+
+def body_with_references(document_bytes: bytes) -> list[tuple[str, list[int]]]:
+    """(paragraph text, footnote ids referenced in it) for every body paragraph."""
+    document = docx.Document(io.BytesIO(document_bytes))
+    result = []
+    for paragraph in document.paragraphs:
+        refs = [int(r.get(f"{W}id")) for r in paragraph._p.iter(f"{W}footnoteReference")]
+        result.append((paragraph.text, refs))
+    return result
+
+
+def test_answer_docx_has_real_footnotes_naming_document_and_page():
+    data = answer_docx(make_turn())
+    paragraphs = body_with_references(data)
+    texts = [t for t, _ in paragraphs]
+    assert "Who pays the rent, and when?" in texts
+    [(first, refs)] = [(t, r) for t, r in paragraphs if t.startswith("The lessee pays")]
+    assert first.startswith('The lessee pays: "the *lessee* shall pay_rent_ <b>monthly</b>".')
+    assert refs == [1, 2, 3]
+    assert [r for t, r in paragraphs if "notice period" in t] == [[4]]
+
+    notes = read_footnotes(data)
+    assert notes[1] == f"lease.pdf, p. 1 (passage kzt-1): “{QUOTE_WITH_MARKDOWN}” (verified)"
+    assert notes[2].startswith("lease.pdf, pp. 2-3 (passage kzt-2): “keep the roof” (unverified")
+    assert notes[3] == "合同.pdf, p. vii (passage kzt-3): “三个月” (verified)"
+    assert set(notes) == {1, 2, 3, 4}
+
+
+def test_docx_package_is_wired_like_word_writes_it():
+    data = answer_docx(make_turn())
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        types = package.read("[Content_Types].xml").decode()
+        rels = package.read("word/_rels/document.xml.rels").decode()
+        footnotes = etree.fromstring(package.read("word/footnotes.xml"))
+        settings = etree.fromstring(package.read("word/settings.xml"))
+        styles = etree.fromstring(package.read("word/styles.xml"))
+    assert 'PartName="/word/footnotes.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"' in types
+    assert "relationships/footnotes" in rels and 'Target="footnotes.xml"' in rels
+    kinds = [(n.get(f"{W}id"), n.get(f"{W}type")) for n in footnotes.iter(f"{W}footnote")][:2]
+    assert kinds == [("-1", "separator"), ("0", "continuationSeparator")]
+    assert all(len(list(n.iter(f"{W}footnoteRef"))) == 1 for n in footnotes.iter(f"{W}footnote") if int(n.get(f"{W}id")) > 0)
+    children = [c.tag.removeprefix(W) for c in settings]
+    assert children.index("footnotePr") < children.index("compat")
+    style_ids = {s.get(f"{W}styleId") for s in styles.iter(f"{W}style")}
+    assert {"FootnoteText", "FootnoteReference"} <= style_ids
+
+
+def test_conversation_docx_numbers_footnotes_across_answers():
+    data = conversation_docx(make_conversation())
+    paragraphs = body_with_references(data)
+    assert [r for t, r in paragraphs if t.startswith("The deposit is")] == [[5]]
+    assert read_footnotes(data)[5] == "lease.pdf, p. 3 (passage kzt-4): “two months” (verified)"
+    document = docx.Document(io.BytesIO(data))
+    assert document.core_properties.title == "Lease questions"
+    assert "Documents: lease.pdf, 合同.pdf" in [p.text for p in document.paragraphs]
+
+
+def test_docx_survives_control_characters_and_no_citations():
+    turn = make_turn(answer="Page\x0cbreak and a NUL\x00 here.", citations=[], question="Q\x01?")
+    data = answer_docx(turn)
+    texts = [t for t, _ in body_with_references(data)]
+    assert "Page break and a NUL here." in texts  # a form feed is a line break
+    assert read_footnotes(data) == {}
+
+
+def test_history_csv_reads_back_with_pandas():
+    frame = pd.read_csv(io.BytesIO(history_csv([make_conversation()])), encoding="utf-8-sig")
+    assert len(frame) == 2
+    first, second = frame.iloc[0], frame.iloc[1]
+    assert first["conversation"] == "Lease questions"
+    assert first["question"] == "Who pays the rent, and when?"
+    assert first["documents"] == "lease.pdf; 合同.pdf"
+    assert (first["citations"], first["verified"], first["unverified"], first["invalid"]) == (4, 2, 1, 1)
+    assert (first["prompt_tokens"], first["server_prompt_tokens"], first["first_token_s"]) == (9120, 9108, 2.14)
+    assert first["model"] == "qwen3-128k:14b" and bool(first["think"]) is True
+    assert second["question"] == "'=1+1 and the deposit?"  # not run as a spreadsheet formula
+    assert pd.isna(second["server_prompt_tokens"])
+    assert second["turn"] == 2
+
+
+def test_history_csv_of_nothing_has_the_header():
+    frame = pd.read_csv(io.BytesIO(history_csv([])), encoding="utf-8-sig")
+    assert len(frame) == 0 and "question" in frame.columns
+
+
+def test_real_answer_shape_round_trips_through_store_and_exports(tmp_path):
+    """The dict lib.answering.Answer.to_json() gives, saved and exported (the contract)."""
+    import hashlib
+
+    from lib.answering import Answer
+    from lib.citations import verify_citations
+    from lib.documents import Block, Document, Extraction
+    from lib.passages import build_passages, document_code
+    from lib.store import Store
+    from lib.tokens import get_counter
+
+    pages = [["The lessee shall pay the rent on the first day of each month."], ["A deposit of two months rent."]]
+    data = repr(pages).encode()
+    sha = hashlib.sha256(data).hexdigest()
+    extraction = Extraction("pdf", [Block(t, page=n) for n, page in enumerate(pages, 1) for t in page], pages=2)
+    text, passages = build_passages(extraction, document_code(sha), get_counter())
+    document = Document("lease.pdf", sha, "pdf", 2, text, passages, sum(p.tokens for p in passages), "exact")
+    first, second = passages[0].id, passages[-1].id
+    reply = f'Rent is due "on the first day" [{first.upper()}]; the deposit is "three months" [{second}].'
+    answer = Answer(question="When is rent due?", answer=reply, citations=verify_citations(reply, [document]),
+                    calls=[{"documents": ["lease.pdf"], "prompt_tokens": 321, "first_token_s": 0.5}],
+                    think=False, model="qwen3-128k:14b")
+
+    store = Store(tmp_path / "lib")
+    store.add_document(document, data)
+    conversation = store.create_conversation([sha], "Rent", {"think": False})
+    store.add_turn(conversation, answer.question, answer.to_json())
+    saved = store.get_conversation(conversation)
+    [turn] = saved["turns"]
+    assert [c["status"] for c in turn["citations"]] == ["verified", "unverified"]
+
+    text = answer_markdown(turn)
+    assert 'Rent is due "on the first day" [1]; the deposit is "three months" [2].' in text
+    assert f"[1] lease.pdf, p. 1 (passage {first}" in text and "[2] lease.pdf, p. 2" in text
+    assert "qwen3-128k:14b · thinking off" in text
+    notes = read_footnotes(conversation_docx(saved))
+    assert notes[1].startswith("lease.pdf, p. 1") and notes[2].startswith("lease.pdf, p. 2")
+    row = pd.read_csv(io.BytesIO(history_csv([saved])), encoding="utf-8-sig").iloc[0]
+    assert (row["citations"], row["verified"], row["model"]) == (2, 1, "qwen3-128k:14b")

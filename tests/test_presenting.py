@@ -1,0 +1,167 @@
+"""lib/presenting.py: safe Markdown, citation markers, budget segments, statistics lines."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from lib import presenting as view
+
+
+@dataclass
+class Cite:
+    id: str
+    status: str
+    quote: str = ""
+
+    @property
+    def passage_id(self) -> str:
+        return self.id
+
+
+def _unescape(markdown: str) -> str:
+    """What a CommonMark renderer shows for backslash-escaped text (no-break spaces as spaces)."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("  \n", "\n").replace("\u00a0", " ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        "[click me](javascript:alert(1))",
+        "![x](http://evil/x.png)",
+        "<javascript:alert(1)>",
+        ":red[coloured] and :material/home: and $x^2$",
+        "# not a heading\n- not a list\n1. not a list",
+        "    indented code? no",
+        "**bold** _it_ `code` ~~gone~~ | a | b |",
+    ],
+)
+def test_escape_markdown_leaves_no_active_syntax_and_keeps_the_text(text):
+    escaped = view.escape_markdown(text)
+    # Every Markdown-active ASCII character is preceded by a backslash.
+    for match in re.finditer(r"[\[\]()<>!*_`~:$#|]", escaped):
+        assert escaped[match.start() - 1] == "\\", (escaped, match.group())
+    assert not re.search(r"^[ \t]{4}", escaped, re.MULTILINE)
+    assert _unescape(escaped) == text.replace("    ", "    ")
+
+
+def test_escape_markdown_keeps_line_breaks_and_unicode():
+    assert view.escape_markdown("第一行。\n第二行") == "第一行。  \n第二行"
+    assert view.escape_markdown("a\nb", hard_breaks=False) == "a\nb"
+
+
+def test_mark_citations_numbers_by_first_appearance_and_colours_by_status():
+    answer = 'Rent is monthly "the lessee shall pay" [kzt-3]. Notice "thirty days" [kzt-9][kzt-3].'
+    cites = [Cite("kzt-3", "verified", "the lessee shall pay"), Cite("kzt-9", "unverified", "thirty days"),
+             Cite("kzt-3", "verified", "thirty days")]
+    text, markers = view.mark_citations(answer, cites)
+    assert [m.number for m in markers] == [1, 2, 3]
+    assert [m.citation for m in markers] == cites
+    assert ":green[**\\[1\\]**]" in text and ":orange[**\\[2\\]**]" in text and ":green[**\\[3\\]**]" in text
+    assert "kzt" not in text
+    assert _unescape(text).count("lessee shall pay") == 1
+
+
+def test_mark_citations_reuses_a_number_for_the_same_single_citation():
+    cite = Cite("abc-1", "verified")
+    text, markers = view.mark_citations("One [abc-1]. Again [abc-1].", [cite])
+    assert len(markers) == 1
+    assert text.count("\\[1\\]") == 2
+
+
+def test_mark_citations_marks_unknown_ids_invalid_and_handles_groups():
+    text, markers = view.mark_citations("Claim 【xyz-4, xyz-5】.", [Cite("xyz-4", "verified")])
+    assert [m.number for m in markers] == [1, 2]
+    assert markers[1].citation.status == "invalid" and markers[1].citation.passage_id == "xyz-5"
+    assert ":red[**\\[2\\]**]" in text
+
+
+def test_mark_citations_escapes_the_text_around_markers():
+    text, _ = view.mark_citations('<script>x</script> "q" [abc-1] [go](javascript:x)', [Cite("abc-1", "verified")])
+    assert "<script>" not in text and "](javascript" not in text
+
+
+def test_plain_markers_for_copying():
+    cites = [Cite("kzt-3", "verified"), Cite("kzt-9", "verified")]
+    _, markers = view.mark_citations("a [kzt-9] b [kzt-3]", cites)
+    assert view.plain_markers("a [kzt-9] b [kzt-3]", markers) == "a [1] b [2]"
+
+
+def test_highlight_and_find_span():
+    text = "The Lessee  shall pay the rent."
+    span = view.find_span(text, "lessee shall pay")
+    assert span == (4, 21)
+    marked = view.highlight(text, *span)
+    assert ":orange-background[**Lessee  shall pay**]" in marked
+    assert view.highlight(text, None, None) == view.escape_markdown(text)
+    assert view.find_span(text, "not there") is None
+
+
+def test_highlight_spans_skips_overlaps_and_bad_ranges():
+    marked = view.highlight_spans("abc def ghi", [(4, 7), (5, 6), (0, 99)])
+    assert marked.count("orange-background") == 1 and "**def**" in marked
+
+
+@dataclass
+class FakeBudget:
+    context: int
+    system: int
+    template: int
+    question: int
+    history: int
+    reserved: int
+    documents: dict
+
+    @property
+    def left(self) -> int:
+        return self.context - self.system - self.template - self.question - self.history - self.reserved - sum(
+            self.documents.values()
+        )
+
+    @property
+    def overrun(self) -> int:
+        return max(0, -self.left)
+
+
+def test_budget_segments_add_up_to_the_context_when_it_fits():
+    budget = FakeBudget(131072, 700, 40, 12, 0, 4096, {"a.pdf": 50000, "b.docx": 30000})
+    segments = view.budget_segments(budget)
+    assert [s.kind for s in segments] == ["system", "template", "document", "document", "question", "reserved", "free"]
+    assert sum(s.tokens for s in segments) == 131072
+    assert view.budget_headline(budget) == f"Fits: {131072 - budget.left:,} of 131,072 tokens used, {budget.left:,} left."
+    assert 0 < view.fraction_used(budget) < 1
+
+
+def test_budget_segments_show_the_overrun():
+    budget = FakeBudget(40960, 700, 40, 12, 300, 4096, {"long.pdf": 50000})
+    segments = view.budget_segments(budget)
+    assert segments[-1].kind == "over" and segments[-1].tokens == budget.overrun
+    assert "history" in [s.kind for s in segments]
+    assert view.budget_headline(budget).startswith("Does not fit") and f"{budget.overrun:,} over" in view.budget_headline(budget)
+    assert view.fraction_used(budget) == 1.0
+
+
+def test_prompt_check_warns_only_when_counts_differ():
+    assert view.prompt_check(1000, 1003) == ("Prompt: 1,000 tokens sent, 1,003 read by the server.", False)
+    line, warn = view.prompt_check(1000, 500)
+    assert warn and "-500" in line
+    assert view.prompt_check(1000, None)[1] is False
+
+
+def test_cache_line_from_cached_tokens_or_timing():
+    assert "900 of 1,000" in view.cache_line(900, 1000, None, None)
+    assert "reused" in view.cache_line(None, 1000, 0.2, 10.0)
+    assert "not reused" in view.cache_line(None, 1000, 9.0, 10.0)
+    assert "first question" in view.cache_line(None, 1000, 9.0, None)
+
+
+def test_small_formatters():
+    assert view.format_seconds(None) == "–"
+    assert view.format_seconds(0.42) == "0.4 s"
+    assert view.format_seconds(125) == "2 min 05 s"
+    assert view.speed_line(100, 4.0) == "Answer: 100 tokens at 25.0 tokens/s."
+    assert view.short_name("x" * 100, 21) == "x" * 10 + "…" + "x" * 10
+    assert view.join_nonempty(["a", "", "b"]) == "a · b"
