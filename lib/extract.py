@@ -10,6 +10,7 @@ format's extractor under a per-document deadline, then a refusal if no text was 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Callable
 
@@ -17,11 +18,12 @@ from .config import Settings, load_settings
 from .documents import Block, Extraction
 from .errors import CorruptDocument, DocumentError, NoTextFound
 from .guards import Deadline, check_archive, check_size
+from .mupdf_lock import MUPDF_LOCK
 from .sniff import detect_format
 
 Progress = Callable[[str, int, "int | None"], None]
 
-FORMAT_NAMES = {"pdf": "PDF", "docx": "DOCX", "epub": "EPUB", "html": "HTML", "text": "text file", "markdown": "Markdown file"}
+FORMAT_NAMES = {"document": "document", "pdf": "PDF", "docx": "DOCX", "epub": "EPUB", "html": "HTML", "text": "text file", "markdown": "Markdown file"}
 # C0/C1 controls (except tab and newline), lone surrogates and BOMs break storage, JSON and tokenizers.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f\ufeff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -42,20 +44,30 @@ def _extractor(fmt: str) -> Callable[..., Extraction]:
     return extract_markdown if fmt == "markdown" else extract_text
 
 
+def _lock_for(fmt: str):
+    """PDF and EPUB go through PyMuPDF, which must not run in two threads at once."""
+    return MUPDF_LOCK if fmt in ("pdf", "epub") else contextlib.nullcontext()
+
+
 def extract(data: bytes, name: str, *, password: str | None = None, settings: Settings | None = None,
             progress: Progress | None = None) -> Extraction:
     """Extraction of one file, or a DocumentError naming the file, the problem and the fix."""
     settings = settings or load_settings()
-    report = progress or _no_progress
+    report = _guarded(progress) if progress else _no_progress
     check_size(data, name, settings)
-    fmt = detect_format(data, name)
-    if fmt in ("docx", "epub"):
-        check_archive(data, name, settings)
-    deadline = Deadline(settings.doc_timeout, name)
+    fmt = "document"
     try:
-        extraction = _extractor(fmt)(data, name, password=password, settings=settings, deadline=deadline, progress=report)
+        fmt = detect_format(data, name)
+        if fmt in ("docx", "epub"):
+            check_archive(data, name, settings)
+        deadline = Deadline(settings.doc_timeout, name)
+        with _lock_for(fmt):
+            extraction = _extractor(fmt)(data, name, password=password, settings=settings, deadline=deadline,
+                                         progress=report)
     except DocumentError:
         raise
+    except _CallerError as wrapped:  # the caller's own progress callback failed: not the file's fault
+        raise wrapped.original from None
     except MemoryError as exc:
         raise CorruptDocument(name, f"needs more memory to read than this computer has (as a {FORMAT_NAMES[fmt]}).",
                               "Split it into smaller files and add those.") from exc
@@ -83,6 +95,9 @@ def clean_blocks(blocks: list[Block]) -> list[Block]:
     """Blocks with clean text; empty ones dropped."""
     out = []
     for block in blocks:
+        if block.text.isprintable() and block.text == block.text.strip():
+            out.append(block)  # the common case: nothing to clean (isprintable is one C pass)
+            continue
         text = clean_text(block.text).strip()
         if not text:
             continue
@@ -99,3 +114,21 @@ def _reason(exc: Exception) -> str:
 
 def _no_progress(stage: str, done: int, total: int | None) -> None:
     return None
+
+
+class _CallerError(Exception):
+    """Carries an exception raised by the caller's progress callback through the boundary."""
+
+    def __init__(self, original: Exception):
+        super().__init__(str(original))
+        self.original = original
+
+
+def _guarded(progress: Progress) -> Progress:
+    def report(stage: str, done: int, total: int | None) -> None:
+        try:
+            progress(stage, done, total)
+        except Exception as exc:
+            raise _CallerError(exc) from exc
+
+    return report

@@ -26,7 +26,8 @@ HEADING_NAME = re.compile(r"^(?:heading|überschrift|titre|título|titolo|kop|ru
 SKIP_IN_TEXT = {"pPr", "rPr", "txbxContent", "Fallback", "del", "moveFrom", "instrText", "delInstrText",
                 "fldData", "sectPr", "tblPr", "trPr", "tcPr", "drawing_props", "commentReference"}
 NOTE_SEPARATORS = {"separator", "continuationSeparator", "continuationNotice"}
-REL_SUFFIX = {"header": "/header", "footer": "/footer", "footnotes": "/footnotes", "endnotes": "/endnotes"}
+REL_SUFFIX = {"header": "/header", "footer": "/footer", "footnotes": "/footnotes", "endnotes": "/endnotes",
+              "numbering": "/numbering"}
 XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
 FIX = "Open it in Word or LibreOffice, save it as a normal Word document (.docx) and add it again."
 
@@ -179,6 +180,148 @@ def _classify(style_id: str, raw: dict) -> tuple[str, int]:
     return "paragraph", 0
 
 
+def style_numbers(styles) -> dict[str, tuple[str, int]]:
+    """styleId -> (numId, level) for styles that number their paragraphs (often headings)."""
+    if styles is None:
+        return {}
+    raw = {}
+    for style in styles:
+        if _local(style.tag) != "style":
+            continue
+        ppr, based = _child(style, "pPr"), _child(style, "basedOn")
+        raw[_attr(style, "styleId")] = {"based": _attr(based, "val") if based is not None else None,
+                                        "num": _num_pr(ppr) if ppr is not None else None}
+    return {style_id: found for style_id in raw if (found := _inherited(style_id, raw, "num"))}
+
+
+def _num_pr(ppr) -> tuple[str, int] | None:
+    """(numId, level) of a w:numPr, None when absent; numId '0' switches numbering off."""
+    num_pr = _child(ppr, "numPr")
+    if num_pr is None:
+        return None
+    num_id, ilvl = _child(num_pr, "numId"), _child(num_pr, "ilvl")
+    level = _attr(ilvl, "val") if ilvl is not None else "0"
+    return (_attr(num_id, "val") or "0" if num_id is not None else "", int(level) if (level or "").isdigit() else 0)
+
+
+class Numbering:
+    """Word's automatic list numbers ('1.', '(a)', 'iv.'), counted in document order.
+
+    Word draws them from numbering.xml, so they are not in the paragraph text; legal and
+    technical documents are cited by them ("clause 4.2(b)"), so Folio writes them back."""
+
+    def __init__(self, root, style_numbers: dict[str, tuple[str, int]] | None = None):
+        self.lists: dict[str, dict[int, tuple[str, str, int]]] = {}
+        self.counters: dict[str, dict[int, int]] = {}
+        self.shared: dict[str, str] = {}
+        self.restarts: dict[str, set[int]] = {}
+        if root is None:
+            return
+        abstract, links, instances = {}, {}, {}
+        for element in root:
+            if _local(element.tag) == "abstractNum":
+                abstract_id = _attr(element, "abstractNumId")
+                abstract[abstract_id] = _levels(element)
+                link = _child(element, "numStyleLink")
+                if link is not None:
+                    links[abstract_id] = _attr(link, "val")
+            elif _local(element.tag) == "num":
+                ref = _child(element, "abstractNumId")
+                instances[_attr(element, "numId")] = (_attr(ref, "val") if ref is not None else None, element)
+        for num_id, (abstract_id, element) in instances.items():
+            levels = dict(_linked_levels(abstract_id, abstract, links, instances, style_numbers or {}))
+            overrides = _overrides(element, levels)
+            levels.update(overrides)
+            self.lists[num_id] = levels
+            self.shared[num_id] = f"abstract:{abstract_id}"  # instances of one list share its counters
+            self.restarts[num_id] = set(overrides)
+
+    def label(self, num_id: str, level: int) -> str:
+        """The next number of this list at this level ('' for bullets and unknown lists)."""
+        levels = self.lists.get(num_id)
+        if not levels or level not in levels:
+            return ""
+        counts = self.counters.setdefault(self.shared.get(num_id, num_id), {})
+        if level in self.restarts.get(num_id, ()):  # an instance that restarts: first use only
+            self.restarts[num_id].discard(level)
+            counts.pop(level, None)
+        counts[level] = counts.get(level, levels[level][2] - 1) + 1
+        for deeper in [k for k in counts if k > level]:
+            del counts[deeper]
+        fmt, text, _start = levels[level]
+        if fmt in ("bullet", "none") or not text:
+            return ""
+
+        def number(match) -> str:
+            at = int(match.group(1)) - 1
+            at_fmt, _text, at_start = levels.get(at, ("decimal", "", 1))
+            return format_number(counts.get(at, at_start), at_fmt)
+
+        return re.sub(r"%([1-9])", number, text).strip()
+
+
+def _linked_levels(abstract_id, abstract: dict, links: dict, instances: dict, style_numbers: dict) -> dict:
+    """An abstract list's levels; one that only names a numbering style (numStyleLink, as
+    Pages and Word's list styles write) borrows the levels of the list that style uses."""
+    for _ in range(5):  # links can chain; a cycle stops here
+        if abstract.get(abstract_id) or abstract_id not in links:
+            return abstract.get(abstract_id, {})
+        target = style_numbers.get(links[abstract_id])
+        if not target or target[0] not in instances:
+            return {}
+        abstract_id = instances[target[0]][0]
+    return {}
+
+
+def _levels(element) -> dict[int, tuple[str, str, int]]:
+    """ilvl -> (numFmt, lvlText, start) of an abstractNum (or an override)."""
+    out = {}
+    for lvl in element:
+        if _local(lvl.tag) != "lvl" or not (_attr(lvl, "ilvl") or "").isdigit():
+            continue
+        values = {name: _attr(child, "val") for name in ("numFmt", "lvlText", "start")
+                  if (child := _child(lvl, name)) is not None}
+        start = values.get("start") or "1"
+        out[int(_attr(lvl, "ilvl"))] = (values.get("numFmt") or "decimal", values.get("lvlText") or "",
+                                         int(start) if start.isdigit() else 1)
+    return out
+
+
+def _overrides(num, levels: dict) -> dict[int, tuple[str, str, int]]:
+    """A list instance's own start values and level definitions."""
+    out = {}
+    for override in num:
+        if _local(override.tag) != "lvlOverride" or not (_attr(override, "ilvl") or "").isdigit():
+            continue
+        level = int(_attr(override, "ilvl"))
+        out.update(_levels(override))
+        start = _child(override, "startOverride")
+        if start is not None and (_attr(start, "val") or "").isdigit():
+            fmt, text, _ = out.get(level, levels.get(level, ("decimal", "%1.", 1)))
+            out[level] = (fmt, text, int(_attr(start, "val")))
+    return out
+
+
+ROMAN = ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"),
+         (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"))
+
+
+def format_number(n: int, fmt: str) -> str:
+    """A list counter in Word's number formats (others fall back to decimal)."""
+    if fmt in ("lowerLetter", "upperLetter") and n > 0:
+        letter = chr(ord("a") + (n - 1) % 26) * ((n - 1) // 26 + 1)  # Word: y, z, aa, bb
+        return letter.upper() if fmt == "upperLetter" else letter
+    if fmt in ("lowerRoman", "upperRoman") and 0 < n < 4000:
+        out = ""
+        for value, numeral in ROMAN:
+            while n >= value:
+                out, n = out + numeral, n - value
+        return out.upper() if fmt == "upperRoman" else out
+    if fmt == "decimalZero":
+        return f"{n:02d}"
+    return str(n)
+
+
 def _inherited(style_id: str, raw: dict, key: str):
     """A style property, following basedOn (a cycle-proof walk of at most 20 steps)."""
     for _ in range(20):
@@ -196,8 +339,11 @@ def _inherited(style_id: str, raw: dict, key: str):
 class Walker:
     """Turns body-like XML (body, cell, text box, header, note) into Blocks in order."""
 
-    def __init__(self, styles: dict[str, tuple[str, int]], deadline: Deadline, progress: Callable):
+    def __init__(self, styles: dict[str, tuple[str, int]], deadline: Deadline, progress: Callable,
+                 numbering: Numbering | None = None, style_numbers: dict[str, tuple[str, int]] | None = None):
         self.styles = styles
+        self.numbering = numbering or Numbering(None)
+        self.style_numbers = style_numbers or {}
         self.deadline = deadline
         self.progress = progress
         self.seen = 0
@@ -226,6 +372,9 @@ class Walker:
     def paragraph(self, p) -> Iterator[Block]:
         kind, level = self._paragraph_kind(p)
         text = paragraph_text(p).strip()
+        label = self._number(p)  # counted even for an empty paragraph, as Word does
+        if label and text:
+            text = f"{label} {text}"
         if text:
             yield Block(text=text, kind=kind, level=level)
         for box in _text_boxes(p):
@@ -244,6 +393,16 @@ class Walker:
         if kind == "paragraph" and _child(ppr, "numPr") is not None:
             return "list_item", 0
         return kind, level
+
+    def _number(self, p) -> str:
+        ppr = _child(p, "pPr")
+        found = _num_pr(ppr) if ppr is not None else None
+        if found is None and ppr is not None:
+            style = _child(ppr, "pStyle")
+            found = self.style_numbers.get(_attr(style, "val") if style is not None else None)
+        if not found or found[0] in ("", "0"):
+            return ""
+        return self.numbering.label(*found)
 
     def table(self, tbl) -> Iterator[Block]:
         """One Block per row: its non-empty cells joined by ' | ' (merged cells appear once)."""
@@ -338,7 +497,9 @@ def _text_boxes(p) -> Iterator:
 def extract_docx(data: bytes, name: str, *, password: str | None, settings: Settings,
                  deadline: Deadline, progress: Callable) -> Extraction:
     package = open_package(data, name)
-    walker = Walker(style_map(package.styles), deadline, progress)
+    numbered_styles = style_numbers(package.styles)
+    numbering = Numbering(package.related["numbering"][0] if package.related["numbering"] else None, numbered_styles)
+    walker = Walker(style_map(package.styles), deadline, progress, numbering, numbered_styles)
     blocks = _unique(walker, package.related["header"], "header")
     blocks += list(walker.blocks(package.body))
     blocks += _unique(walker, package.related["footer"], "footer")

@@ -1,9 +1,12 @@
 """HTML and EPUB to Blocks: headings h1-h6, paragraphs, list items, table rows, <pre> lines.
 
-Both go through one small HTML reader (stdlib html.parser): it keeps real paragraph and
-heading boundaries, skips hidden content (display:none, e.g. inline-XBRL headers) and needs
-no page layout. An EPUB is read chapter by chapter in spine order; when its package cannot
-be understood, pymupdf's own EPUB reader is the fallback.
+Both go through one small HTML reader: libxml2's forgiving parser (lxml, already installed
+with python-docx) builds the tree, with the stdlib html.parser as the fallback, and
+BlockReader turns parser events into Blocks. It keeps real paragraph and heading
+boundaries, skips hidden content (display:none, e.g. inline-XBRL headers) and needs no page
+layout (pymupdf lays out every page of an EPUB, which is slower and loses the tags). An EPUB
+is read chapter by chapter in spine order; when its package cannot be understood, pymupdf's
+own EPUB reader is the fallback.
 """
 
 from __future__ import annotations

@@ -279,26 +279,27 @@ def merge_wrapped_lines(items: list[tuple]) -> list[tuple]:
             last[5], last[6] = x0, x1
             continue
         # + left and right edge of the last line, and whether this is a chain of one-line blocks
-        out.append([x0, y0, x1, y1, text, x0, x1, _line_count(text) == 1])
+        out.append([x0, y0, x1, y1, text, x0, x1, _one_line(text)])
     return [tuple(item[:5]) for item in out]
 
 
 def _right_margin(items: list[tuple]) -> float:
     """The most common right edge of one-line blocks (justified text ends there), or 0."""
-    edges = Counter(round(item[2] / 4) for item in items if _line_count(item[4]) == 1)
+    edges = Counter(round(item[2] / 4) for item in items if _one_line(item[4]))
     if not edges:
         return 0.0
     edge, count = edges.most_common(1)[0]
     return edge * 4.0 if count >= 3 else 0.0
 
 
-def _line_count(text: str) -> int:
-    return sum(1 for line in text.split("\n") if line.strip())
+def _one_line(text: str) -> bool:
+    stripped = text.strip()
+    return bool(stripped) and "\n" not in stripped
 
 
 def _continues(last: list, item: tuple, right: float) -> bool:
     x0, y0, x1, y1, text = item
-    if not last[7] or _line_count(text) != 1:
+    if not last[7] or not _one_line(text):
         return False
     height = y1 - y0
     gap = y0 - last[3]

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import difflib
 import math
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 
 from .errors import CorruptDocument, InputError, PasswordRequired, WrongPassword
+from .mupdf_lock import MUPDF_LOCK
 
 MAX_PIXELS = 8_000_000
 """Largest image rendered (about 2300 x 3400); bigger pages are drawn at a smaller zoom."""
@@ -32,9 +32,6 @@ _FUZZY_MAX = 800
 """Longest (normalised) quote the fuzzy step compares; keeps a worst case near 0.3 s."""
 _MIN_COVERAGE = 0.6
 """Share of the quote's characters the fuzzy step must find before it highlights anything."""
-# PyMuPDF does not support concurrent use from several threads (its docs); Streamlit runs
-# each browser tab in its own thread, so renders take turns.
-_MUPDF_LOCK = threading.RLock()
 _QUOTE_MARKS = "\"'“”‘’„«»「」『』《》〈〉 \t\r\n"
 
 
@@ -81,7 +78,7 @@ def render_page(
     max_pixels: int = MAX_PIXELS,
 ) -> PageImage:
     """The page as a PageImage (PNG plus what was highlighted)."""
-    with _MUPDF_LOCK:
+    with MUPDF_LOCK:
         return _render(pdf_bytes, page, quote, password, zoom, name, max_pixels)
 
 
@@ -109,7 +106,7 @@ def _render(pdf_bytes, page, quote, password, zoom, name, max_pixels) -> PageIma
 
 def find_quote_rects(pdf_bytes: bytes, page: int, quote: str, *, password: str | None = None) -> dict[int, list]:
     """Where the quote is on a 1-based page and the next: {page: [pymupdf.Rect, ...]}."""
-    with _MUPDF_LOCK:
+    with MUPDF_LOCK:
         doc = open_pdf(pdf_bytes, password)
         try:
             _page(doc, page, "PDF")

@@ -1,9 +1,10 @@
 """Pure view logic for the web app (no streamlit, no I/O): safe Markdown, citation markers,
 budget-bar segments, and the plain-language lines shown after an answer.
 
-    escape_markdown('<script>x</script>')      -> '\\<script\\>x\\</script\\>'   (shown, never run)
-    mark_citations('"lessee pays" [kzt-3].', [c])  -> ('"lessee pays" **\\[1\\]**.', [(1, c)])
-    budget_segments(budget)                    -> [Segment('System instructions', 812, 'system'), ...]
+    escape_markdown('<script>x</script>')   -> '\\<script\\>x\\</script\\>'   (shown, never run)
+    mark_citations('Paid "monthly" [kzt-3].', [c])
+        -> ('Paid \\"monthly\\" :green[**\\[1\\]**]\\.', [Marker(1, c)])   (c verified: green)
+    budget_segments(budget)                 -> [Segment('System instructions', 812, 'system'), ...]
 """
 
 from __future__ import annotations
@@ -154,26 +155,6 @@ def _marker_markdown(number: int, status: str) -> str:
     return f":{color}[**\\[{number}\\]**]"
 
 
-def plain_markers(answer: str, markers: Sequence[Marker], id_of: Callable[[Any], str] | None = None) -> str:
-    """The answer as plain text with [ID] groups replaced by [n] (for copying)."""
-    id_of = id_of or (lambda c: getattr(c, "passage_id", None) or getattr(c, "id", ""))
-    numbers: dict[str, list[int]] = {}
-    for marker in markers:
-        numbers.setdefault(id_of(marker.citation), []).append(marker.number)
-    used: dict[str, int] = {}
-
-    def replace(group: re.Match) -> str:
-        out = []
-        for passage_id in _ONE_ID.findall(group.group(1)):
-            options = numbers.get(passage_id) or [0]
-            k = used.get(passage_id, 0)
-            used[passage_id] = k + 1
-            out.append(f"[{options[min(k, len(options) - 1)]}]")
-        return "".join(out)
-
-    return _CITATION_GROUP.sub(replace, answer)
-
-
 @dataclass(frozen=True)
 class Segment:
     """One part of the context: what it is, its tokens, its kind (for colour)."""
@@ -289,13 +270,6 @@ def kib(n_bytes: int | None) -> str:
     return f"{n_bytes / 2**30:.1f} GiB"
 
 
-def short_name(name: str, limit: int = 48) -> str:
-    """A file name shortened in the middle so both ends stay readable."""
-    if len(name) <= limit:
-        return name
-    keep = (limit - 1) // 2
-    return name[:keep] + "…" + name[-keep:]
-
-
 def join_nonempty(parts: Iterable[str], sep: str = " · ") -> str:
+    """The non-empty parts joined with `sep`."""
     return sep.join(p for p in parts if p)

@@ -68,8 +68,12 @@ def _zip_format(data: bytes, name: str) -> str:
             if "word/document.xml" in names:
                 return "docx"
             if "mimetype" in names and archive.getinfo("mimetype").file_size < 100:
-                if archive.read("mimetype").strip() == EPUB_MIMETYPE:
+                mimetype = archive.read("mimetype").strip()
+                if mimetype == EPUB_MIMETYPE:
                     return "epub"
+                if mimetype.startswith(b"application/vnd.oasis.opendocument"):
+                    raise UnsupportedFormat(name, "is an OpenDocument file (LibreOffice .odt/.ods), which Folio does not read.",
+                                            "Save it as .docx or PDF and add that.")
             if "META-INF/container.xml" in names:
                 return "epub"
             if "[Content_Types].xml" in names and archive.getinfo("[Content_Types].xml").file_size < 1_000_000:

@@ -8,6 +8,7 @@ always go through presenting.escape_markdown: never unsafe_allow_html.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import threading
 from pathlib import Path
@@ -17,7 +18,7 @@ import streamlit as st
 
 from lib import presenting as view
 from lib.config import Settings, load_settings
-from lib.errors import FolioError
+from lib.errors import FolioError, ServerUnreachable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,13 +42,7 @@ def init_state() -> None:
     """Give every session-state key its default, once."""
     for key, value in DEFAULT_STATE.items():
         if key not in st.session_state:
-            st.session_state[key] = _copy(value)
-
-
-def _copy(value):
-    import copy
-
-    return copy.deepcopy(value)
+            st.session_state[key] = copy.deepcopy(value)
 
 
 def chat() -> dict:
@@ -62,9 +57,9 @@ def settings() -> Settings:
     """Effective settings: Settings-page overrides > environment > defaults."""
     try:
         return load_settings(**st.session_state.get("overrides", {}))
-    except FolioError as exc:
-        st.error(exc.message)
-        return load_settings.__wrapped__() if hasattr(load_settings, "__wrapped__") else Settings()
+    except FolioError as exc:  # a malformed FOLIO_* variable: say which, run on defaults
+        st.error(view.escape_markdown(exc.message), icon=":material/error:")
+        return Settings()
 
 
 @st.cache_resource(show_spinner=False)
@@ -95,12 +90,6 @@ def backend_for(s: Settings):
     return _backend(repr(s), s)
 
 
-def clear_caches() -> None:
-    """Forget cached resources and data (tests, and after settings change)."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 # --- server status ------------------------------------------------------------------
 
 
@@ -129,8 +118,10 @@ def _server_status(backend: str, host: str, model: str, _settings: Settings) -> 
             info = getattr(client, "inspect", client.check)()  # inspect: raises only when unreachable
         finally:
             getattr(client, "close", lambda: None)()
-    except FolioError as exc:
+    except ServerUnreachable as exc:
         return {"reachable": False, "message": exc.message}
+    except FolioError as exc:  # it answered, but not as hoped (model missing, too old, ...)
+        return {"reachable": True, "model_present": False, "message": exc.message, "warnings": [exc.message]}
     except Exception as exc:  # noqa: BLE001 - a status light must never break the app
         return {"reachable": False, "message": f"{type(exc).__name__}: {exc}"}
     return {
@@ -168,12 +159,19 @@ def sidebar_status() -> None:
 
 
 def need_server_notice() -> bool:
-    """Show what to start when the server is down; True when it is up."""
+    """Say what to start (or get) when the server or the model is missing; True when it is up."""
     status = server_status()
-    if status["reachable"]:
-        return True
-    st.warning(start_hint(settings()), icon=":material/cloud_off:")
-    return False
+    s = settings()
+    if not status["reachable"]:
+        st.warning(start_hint(s), icon=":material/cloud_off:")
+        return False
+    if not status.get("model_present"):
+        st.warning(
+            f"The server is up but has no model `{view.escape_markdown(s.model)}`. Pull it or build it from "
+            "the Modelfile on the **Settings** page, or choose another model there.",
+            icon=":material/warning:",
+        )
+    return True
 
 
 # --- rendering ----------------------------------------------------------------------
@@ -271,20 +269,28 @@ def citation_card(marker, key: str) -> None:
     }
     status = data.get("status", "invalid")
     place = view.join_nonempty([data.get("document", ""), _page_text(data)])
-    label = f"[{marker.number}] {place or data.get('id', '')} · {status}"
+    # Expander labels render Markdown links: the document name is escaped like any text.
+    label = f"\\[{marker.number}\\] {view.escape_markdown(place or data.get('id', ''))} · {status}"
     with st.expander(label, icon=view.STATUS_ICONS.get(status)):
-        status_badge(status)
-        st.caption(view.join_nonempty([f"passage `{data.get('id', '')}`", view.escape_markdown(place)]))
-        if data.get("quote"):
-            st.markdown("Quoted: “" + view.escape_markdown(data["quote"]) + "”")
-        if status == "invalid":
-            st.caption("No passage with this ID exists in the documents that were asked.")
-            return
-        text = data.get("passage_text")
-        if text:
-            span = data.get("span") or (view.find_span(text, data.get("quote", "")) or (None, None))
-            st.markdown(view.highlight(text, *span))
-        page_image(data, f"{key}-{marker.number}")
+        has_page = data.get("format") == "pdf" and data.get("sha") and data.get("page") and status != "invalid"
+        text_side, page_side = st.columns([5, 4]) if has_page else (st.container(), None)
+        with text_side:
+            status_badge(status)
+            st.caption(view.join_nonempty([f"passage `{data.get('id', '')}`", view.escape_markdown(place)]))
+            if data.get("quote"):
+                st.markdown("Quoted: “" + view.escape_markdown(data["quote"]) + "”")
+            if status == "invalid":
+                st.caption("No passage with this ID exists in the documents that were asked.")
+            elif data.get("reason"):
+                st.caption(view.escape_markdown(data["reason"]))
+            text = data.get("passage_text")
+            if text and status != "invalid":
+                span = data.get("span") or (view.find_span(text, data.get("quote") or "") or (None, None))
+                with st.container(border=True):
+                    st.markdown(view.highlight(text, *span))
+        if page_side is not None:
+            with page_side:
+                page_image(data)
 
 
 def _page_text(data: dict) -> str:
@@ -293,7 +299,7 @@ def _page_text(data: dict) -> str:
     return f"p. {data['page']}" if data.get("page") else ""
 
 
-def page_image(data: dict, key: str) -> None:
+def page_image(data: dict) -> None:
     """The cited PDF page as an image with the quote highlighted (when the original is kept)."""
     if data.get("format") != "pdf" or not data.get("sha") or not data.get("page"):
         return
@@ -303,7 +309,7 @@ def page_image(data: dict, key: str) -> None:
         return
     png, found = rendered
     note = "quote highlighted" if found else "quote not located on the page image"
-    st.image(png, caption=f"{data.get('document', '')}, page {data['page']} ({note})", width=640)
+    st.image(png, caption=f"{data.get('document', '')}, page {data['page']} ({note})", width="stretch")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -677,12 +683,12 @@ def answer_exports(turn: dict, key: str) -> None:
     from lib import exports
 
     stem = _file_stem(turn.get("question", ""), "answer")
-    cols = st.columns([1, 1, 4])
-    cols[0].download_button(
+    row = st.container(horizontal=True)
+    row.download_button(
         "Markdown", exports.answer_markdown(turn).encode("utf-8"), file_name=f"{stem}.md",
         mime="text/markdown", key=f"md-{key}", icon=":material/download:", on_click="ignore",
     )
-    cols[1].download_button(
+    row.download_button(
         "Word", _docx(exports.answer_docx, turn), file_name=f"{stem}.docx",
         mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         key=f"docx-{key}", icon=":material/download:", on_click="ignore",
@@ -701,14 +707,14 @@ def conversation_exports(conversation: dict, key: str) -> None:
     """Download a whole conversation as Markdown or Word."""
     from lib import exports
 
-    stem = _file_stem(conversation.get("title", ""), "conversation")
-    cols = st.columns([1, 1, 3])
-    cols[0].download_button(
+    stem = "conversation-" + _file_stem(conversation.get("title", ""), "untitled")
+    row = st.container(horizontal=True)
+    row.download_button(
         "Conversation (Markdown)", exports.conversation_markdown(conversation).encode("utf-8"),
         file_name=f"{stem}.md", mime="text/markdown", key=f"cmd-{key}", icon=":material/download:",
         on_click="ignore",
     )
-    cols[1].download_button(
+    row.download_button(
         "Conversation (Word)", _docx(exports.conversation_docx, conversation), file_name=f"{stem}.docx",
         mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         key=f"cdocx-{key}", icon=":material/download:", on_click="ignore",
@@ -744,7 +750,7 @@ def render_diagnosis(report) -> None:
     info = report.info
     server = "Ollama" if s.backend == "ollama" else "OpenAI-compatible"
     cols = st.columns(4)
-    cols[0].metric("Server", f"{server} {info.version or ''}".strip(), help=s.host)
+    cols[0].metric(server, info.version or "?", help=f"Version at {s.host}")
     cols[1].metric("Model", "installed" if info.model_present else "missing", help=s.model)
     trained = f"{info.trained_context:,}" if info.trained_context else "unknown"
     cols[2].metric("Model holds", trained, help="Trained context (<architecture>.context_length)")

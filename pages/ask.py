@@ -17,16 +17,6 @@ POLL_S = 0.25  # how often the elapsed time refreshes while the model reads (and
 DRAIN_S = 3.0  # how long a stopped answer waits for lib to hand back what arrived, verified
 _END = object()
 
-SEGMENT_COLORS = {
-    "system": "#6b5b4b",
-    "template": "#a89a8a",
-    "document": "#8b3a2b",
-    "history": "#c7843f",
-    "question": "#2f6f8f",
-    "reserved": "#d9c9a3",
-    "free": "#e8e4da",
-    "over": "#d62728",
-}
 
 
 # --- documents and budget -----------------------------------------------------------
@@ -54,7 +44,7 @@ def choose_documents(docs: list[dict]) -> list[str]:
 
 
 def budget_panel(budget) -> None:
-    """A stacked bar and a table with the exact tokens of every part of the context."""
+    """A bar for the whole, and the exact tokens of every part of the context."""
     estimate = " (estimate)" if budget.is_estimate else ""
     headline = view.budget_headline(budget) + estimate
     if budget.fits:
@@ -62,38 +52,24 @@ def budget_panel(budget) -> None:
     else:
         st.error(view.escape_markdown(budget.refusal_message()), icon=":material/block:")
     segments = view.budget_segments(budget)
-    chart = pd.DataFrame(
-        [{"part": s.label, "tokens": s.tokens, "kind": s.kind, "order": i} for i, s in enumerate(segments)]
+    table = pd.DataFrame(
+        [{"Part": s.label, "Tokens": s.tokens, "Share of the context": s.tokens / budget.context} for s in segments]
     )
-    st.vega_lite_chart(
-        chart,
-        {
-            "height": 46,
-            "mark": {"type": "bar", "tooltip": True},
-            "encoding": {
-                "x": {"field": "tokens", "type": "quantitative", "stack": "zero", "title": None,
-                      "axis": {"format": ",d"}},
-                "order": {"field": "order"},
-                "color": {
-                    "field": "kind",
-                    "type": "nominal",
-                    "legend": None,
-                    "scale": {"domain": list(SEGMENT_COLORS), "range": list(SEGMENT_COLORS.values())},
-                },
-                "detail": {"field": "part"},
-            },
-            "config": {"view": {"stroke": None}},
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "Tokens": st.column_config.NumberColumn(format="localized"),
+            "Share of the context": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
         },
     )
-    with st.expander("Exact numbers", icon=":material/calculate:"):
-        table = pd.DataFrame([{"Part": s.label, "Tokens": s.tokens} for s in segments])
-        st.dataframe(table, hide_index=True, column_config={"Tokens": st.column_config.NumberColumn(format="localized")})
-        st.caption(
-            f"Context {budget.context:,} tokens (the smaller of the configured context and what the model "
-            f"holds). Reserved for the answer: {budget.reserved:,}" + (" including reasoning." if budget.think else ".")
-        )
-        for note in budget.notes:
-            st.caption(view.escape_markdown(note))
+    st.caption(
+        f"Context {budget.context:,} tokens: the smaller of the configured context and what the model holds. "
+        f"Reserved for the answer: {budget.reserved:,}" + (", including reasoning." if budget.think else ".")
+        + (" Counts are estimates (the exact tokenizer did not load)." if budget.is_estimate else "")
+    )
+    for note in budget.notes:
+        st.caption(view.escape_markdown(note))
 
 
 # --- asking -------------------------------------------------------------------------
@@ -184,7 +160,7 @@ def _show_elapsed(status, started: float, pending: dict) -> None:
     elif pending["phase"].startswith("Sending"):
         label = f"The model is reading {pending['prompt_tokens']:,} tokens… {elapsed}"
     else:
-        label = f"{pending['phase'] or 'Starting'}… {elapsed}"
+        label = f"{view.escape_markdown(pending['phase'] or 'Starting')}… {elapsed}"
     status.update(label=label)
 
 
@@ -206,8 +182,17 @@ def _drain(events: queue.Queue, pending: dict, deadline: float):
 
 
 def conversation() -> None:
-    for index, turn in enumerate(_ui.chat()["turns"]):
+    """The turns so far, then the whole conversation as a download."""
+    current = _ui.chat()
+    for index, turn in enumerate(current["turns"]):
         _ui.render_turn(turn, key=f"turn-{index}")
+    if current["id"] is not None and len(current["turns"]) > 1:
+        try:
+            saved = _ui.store().get_conversation(current["id"])
+        except FolioError:
+            return  # deleted in another tab: the turns above are still shown
+        st.caption("The whole conversation:")
+        _ui.conversation_exports(saved, key="ask-conversation")
 
 
 # --- page ---------------------------------------------------------------------------
@@ -238,8 +223,12 @@ def main() -> None:
     if not selected:
         st.info("Choose the documents to read. Folio sends them whole, in one call.", icon=":material/info:")
         return
-    documents = _ui.load_documents(selected)
-    budget = _ui.budget(documents, think=think, history=_ui.chat()["turns"])
+    try:
+        documents = _ui.load_documents(selected)
+        budget = _ui.budget(documents, think=think, history=_ui.chat()["turns"])
+    except FolioError as exc:  # e.g. a document deleted in another tab a moment ago
+        st.error(view.escape_markdown(exc.message), icon=":material/error:")
+        return
     budget_panel(budget)
     server_up = _ui.need_server_notice()
     _ui.wait_for_stopped_answer(DRAIN_S + 2)

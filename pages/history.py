@@ -30,13 +30,13 @@ def conversation_row(summary: dict) -> None:
             )
         )
         opened = st.session_state.get("history-open") == cid
-        cols = st.columns([1, 1, 1, 1, 3])
-        if cols[0].button("Hide" if opened else "Open", key=f"open-{cid}", icon=":material/visibility:"):
+        row = st.container(horizontal=True)
+        if row.button("Hide" if opened else "Open", key=f"open-{cid}", icon=":material/visibility:"):
             st.session_state["history-open"] = None if opened else cid
             st.rerun()
-        if cols[1].button("Continue", key=f"continue-{cid}", icon=":material/forum:", type="primary"):
+        if row.button("Continue", key=f"continue-{cid}", icon=":material/forum:", type="primary"):
             reopen(cid)
-        if cols[2].button("Delete", key=f"delete-{cid}", icon=":material/delete:"):
+        if row.button("Delete", key=f"delete-{cid}", icon=":material/delete:"):
             _ui.store().delete_conversation(cid)
             if _ui.chat()["id"] == cid:
                 _ui.new_conversation()

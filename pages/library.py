@@ -11,7 +11,7 @@ from lib import presenting as view
 from lib.errors import FolioError, PasswordRequired, WrongPassword
 from pages import _ui
 
-ACCEPTED = ["pdf", "docx", "epub", "html", "htm", "xhtml", "txt", "md", "markdown", "text"]
+ACCEPTED = ["pdf", "docx", "epub", "html", "htm", "txt", "md"]
 PASSAGES_PER_SCREEN = 12
 
 
@@ -23,20 +23,21 @@ def read_upload(data: bytes, name: str, password: str | None = None) -> tuple[st
     sha = hashlib.sha256(data).hexdigest()
     if _ui.has_document(sha):
         return "duplicate", f"{name}: already in the library (same content as “{_ui.document_name(sha)}”)."
-    with st.status(f"Reading {name}…", expanded=False) as box:
+    shown = view.escape_markdown(name)  # status labels are Markdown; a file name is not trusted
+    with st.status(f"Reading {shown}…", expanded=True) as box:  # open: the progress bar is inside
         bar = st.progress(0.0, text="Starting")
         try:
             document = _ui.ingest(data, name, password=password, progress=_progress_to(bar))
             _ui.add_document(document, data, password=password)
         except (PasswordRequired, WrongPassword):
-            box.update(label=f"{name}: password needed", state="error")
+            box.update(label=f"{shown}: password needed", state="error", expanded=False)
             raise
         except FolioError as exc:
-            box.update(label=f"{name}: refused", state="error")
+            box.update(label=f"{shown}: refused", state="error", expanded=False)
             bar.empty()
             return "refused", exc.message
         tokens = f"{document.tokens:,} tokens" + ("" if document.counter == "exact" else " (estimate)")
-        box.update(label=f"{name}: {tokens}, {len(document.passages):,} passages", state="complete")
+        box.update(label=f"{shown}: {tokens}, {len(document.passages):,} passages", state="complete", expanded=False)
         bar.progress(1.0, text="Done")
     warning = f" {len(document.warnings)} warning(s)." if document.warnings else ""
     return "added", f"{name}: added, {tokens}, {len(document.passages):,} passages.{warning}"
@@ -80,9 +81,9 @@ def unlock_panel() -> None:
             st.caption(view.escape_markdown(item["message"]))
             with st.form(f"unlock-{key}", border=False):
                 password = st.text_input("Password", type="password", key=f"pw-{key}")
-                cols = st.columns([1, 1, 4])
-                unlock = cols[0].form_submit_button("Open", type="primary")
-                forget = cols[1].form_submit_button("Skip")
+                row = st.container(horizontal=True)
+                unlock = row.form_submit_button("Open", type="primary")
+                forget = row.form_submit_button("Skip")
             if forget:
                 del st.session_state.locked[key]
                 st.rerun()
@@ -167,11 +168,11 @@ def document_panel(doc: dict) -> None:
     st.caption(facts)
     for warning in doc["warnings"]:
         st.warning(view.escape_markdown(warning), icon=":material/warning:")
-    cols = st.columns([1, 1, 3])
-    if cols[0].button("Ask about it", key=f"ask-{sha}", icon=":material/forum:", type="primary"):
+    row = st.container(horizontal=True)
+    if row.button("Ask about it", key=f"ask-{sha}", icon=":material/forum:", type="primary"):
         _ui.select_documents([sha])
         st.switch_page("pages/ask.py")
-    if cols[1].button("Delete", key=f"del-{sha}", icon=":material/delete:"):
+    if row.button("Delete", key=f"del-{sha}", icon=":material/delete:"):
         st.session_state[f"confirm-{sha}"] = True
     if st.session_state.get(f"confirm-{sha}"):
         _confirm_delete(doc)
@@ -188,13 +189,13 @@ def _confirm_delete(doc: dict) -> None:
         f"Delete **{view.escape_markdown(doc['name'])}** with its passages and original file? "
         "Saved answers keep their text."
     )
-    yes, no = st.columns([1, 5])
-    if yes.button("Delete for good", key=f"really-{sha}", type="primary"):
+    row = st.container(horizontal=True)
+    if row.button("Delete for good", key=f"really-{sha}", type="primary"):
         _ui.delete_document(sha)
         st.session_state.pop(f"confirm-{sha}", None)
-        st.toast(f"Deleted {doc['name']}")
+        st.toast(f"Deleted {view.escape_markdown(doc['name'])}")
         st.rerun()
-    if no.button("Keep it", key=f"keep-{sha}"):
+    if row.button("Keep it", key=f"keep-{sha}"):
         st.session_state.pop(f"confirm-{sha}", None)
         st.rerun()
 
@@ -205,7 +206,7 @@ def passage_browser(sha: str, doc: dict) -> None:
         page = st.number_input("Page", min_value=1, max_value=int(doc["pages"]), value=1, key=f"page-{sha}")
         passages = _ui.passages_on_page(sha, int(page))
         label = _ui.page_label(sha, int(page))
-        st.caption(f"Page {page} of {doc['pages']}" + (f" (printed {label})" if label and label != str(page) else ""))
+        st.caption(f"Page {page} of {doc['pages']}" + (f" (printed {view.escape_markdown(label)})" if label and label != str(page) else ""))
         if not passages:
             st.info("No text on this page.")
     else:
@@ -256,7 +257,7 @@ def hit_card(hit, with_document: bool) -> None:
     """A search hit: where it is, and a snippet with the matched words highlighted."""
     pages = ""
     if hit.page:
-        first = hit.page_label or str(hit.page)
+        first = view.escape_markdown(hit.page_label or str(hit.page))
         pages = f"pp. {first}-{hit.page_end}" if hit.page_end and hit.page_end != hit.page else f"p. {first}"
     where = view.join_nonempty(
         [
@@ -285,6 +286,7 @@ def main() -> None:
         type=ACCEPTED,
         accept_multiple_files=True,
         key=f"uploader-{st.session_state.uploader_key}",
+        max_upload_size=_ui.settings().max_file_mb,  # the browser's limit is lib's (FOLIO_MAX_FILE_MB)
         help="PDF, Word (DOCX), EPUB, HTML, text and Markdown. The format is read from the file itself.",
     )
     handle_uploads(files)

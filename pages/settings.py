@@ -43,9 +43,9 @@ def settings_form() -> None:
             help=_env_help("thinking_reserve"),
         )
         think = cols[1].toggle("Thinking on by default", value=s.think, help=_env_help("think"))
-        apply, reset = st.columns([1, 5])
-        applied = apply.form_submit_button("Apply", type="primary")
-        restored = reset.form_submit_button("Back to the environment's defaults")
+        row = st.container(horizontal=True)
+        applied = row.form_submit_button("Apply", type="primary")
+        restored = row.form_submit_button("Back to the environment's defaults")
     if applied:
         values = dict(
             backend=backend, host=host.strip().rstrip("/"), model=model.strip(), context=int(context),

@@ -19,7 +19,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import fixtures
-from fake_ollama import FakeOllama
+from fake_ollama import FakeOllama, cite_first_passage
 from lib.budget import compute_budget
 from lib.config import load_settings
 from lib.exports import read_footnotes
@@ -249,7 +249,7 @@ def test_ask_streams_a_cited_answer_with_the_page_image_and_statistics(fake):
     answer = [v for v in values(at, "markdown") if "**\\[1\\]**" in v]
     assert answer and answer[0].startswith("The document says"), values(at, "markdown")
     assert ":green[**\\[1\\]**]" in answer[0] and "judgment" not in answer[0].split("[**")[0][-5:]
-    labels = [e.label for e in at.expander]
+    labels = [unescape(e.label) for e in at.expander]
     assert any(label.startswith("[1] judgment.pdf") and label.endswith("verified") for label in labels), labels
     assert any("verified" in v and "badge" in v for v in values(at, "markdown"))
     assert any(":orange-background[" in v for v in values(at, "markdown")), "the quote is highlighted"
@@ -277,7 +277,7 @@ def test_thinking_is_collapsed_beside_the_answer(fake):
     )
 
 
-def test_follow_up_continues_the_conversation_and_reuses_the_cache(fake):
+def test_follow_up_continues_the_conversation_and_reuses_the_cache(fake, downloads):
     at = start_app()
     add_and_open_ask(at, "judgment.pdf", fixtures.english_pdf())
     ask(at, "First question?")
@@ -295,13 +295,15 @@ def test_follow_up_continues_the_conversation_and_reuses_the_cache(fake):
     assert len(at.session_state["chat"]["turns"]) == 2
     conversations = Store(load_settings().data_dir).list_conversations()
     assert len(conversations) == 1 and conversations[0]["turns"] == 2
+    whole = downloads["conversation-First-question.md"].decode("utf-8")
+    assert whole.index("First question?") < whole.index("And a follow-up?")
 
 
 def test_budget_bar_shows_the_exact_numbers_and_refuses_what_does_not_fit(fake, monkeypatch):
     at = start_app()
     data = fixtures.english_pdf()
     add_and_open_ask(at, "judgment.pdf", data)
-    table = [d.value for d in at.dataframe][-1]
+    table = [d.value for d in at.dataframe if "Part" in d.value.columns][0]
     document = Store(load_settings().data_dir).get_document(_sha(data))
     budget = compute_budget([document], load_settings(), think=False, context=131072)
     numbers = dict(zip(table["Part"], table["Tokens"]))
@@ -328,7 +330,7 @@ def test_unverified_and_invalid_citations_are_flagged(fake):
     fake.script(answer=f'It says "words that are nowhere" [{first.id}] and "more" [zzz-999].')
     ask(at, "Anything?")
     assert_no_exception(at)
-    labels = [e.label for e in at.expander]
+    labels = [unescape(e.label) for e in at.expander]
     assert any(label.startswith("[1]") and label.endswith("unverified") for label in labels), labels
     assert any(label.startswith("[2]") and label.endswith("invalid") for label in labels), labels
     answer = [v for v in values(at, "markdown") if "\\[2\\]" in v][0]
@@ -365,9 +367,10 @@ def test_script_and_javascript_links_stay_inert(fake):
         "Clause 1. <script>alert('doc')</script> Read [the terms](javascript:alert(1)) now. "
         "<img src=x onerror=alert(2)>"
     ).encode()
-    fake.script(answer="See <script>alert('model')</script> and [click](javascript:alert(3)) \"Clause 1.\" [bad-1].")
+    fake.script(answer=lambda body, prompt: cite_first_passage(body, prompt)
+                + " See <script>alert('model')</script> and [click](javascript:alert(3)).")
     at = start_app()
-    add_and_open_ask(at, "hostile.md", hostile)
+    add_and_open_ask(at, "[x](javascript:alert(4)).md", hostile)
     ask(at, "Is it safe?")
     assert_no_exception(at)
     goto(at, "library")
@@ -376,6 +379,10 @@ def test_script_and_javascript_links_stay_inert(fake):
     rendered += [e for kind in ("markdown", "caption", "success", "warning", "error", "info") for e in at_ask.get(kind)]
     assert not at.get("html")
     assert rendered
+    labels = [e.label for e in at_ask.expander] + [s.label for s in at_ask.get("status")]
+    assert any("javascript" in label for label in labels), "the hostile file name is in a citation label"
+    for label in labels:
+        assert "](javascript:" not in label and not re.search(r"(?<!\\)[<\[]", label), label
     for element in rendered:
         body = element.proto.body if hasattr(element.proto, "body") else ""
         assert not re.search(r"(?<!\\)<", body), body  # every < is escaped: no HTML can form
@@ -409,6 +416,7 @@ def test_history_lists_searches_reopens_and_exports(fake, downloads):
     md_names = [name for name in downloads if name.endswith(".md")]
     docx_names = [name for name in downloads if name.endswith(".docx")]
     assert md_names and docx_names and "folio-history.csv" in downloads
+    assert "conversation-Who-decided-the-case.docx" in downloads
     markdown = downloads[[n for n in md_names if n.startswith("Who-decided")][0]].decode("utf-8")
     assert "Who decided the case?" in markdown and "[1]" in markdown and "judgment.pdf" in markdown
     word = downloads[[n for n in docx_names if n.startswith("Who-decided")][0]]
@@ -472,3 +480,22 @@ def test_without_a_server_the_app_starts_reads_and_budgets_and_says_what_to_star
     assert "Cannot reach" in unescape(" ".join(values(at, "error")))
     settings_page = goto(at, "settings")
     assert "ollama serve" in all_text(settings_page)
+
+
+def test_streamlit_config_is_local_private_and_matches_lib_upload_limit():
+    import tomllib
+
+    from lib.config import Settings
+
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["server"]["headless"] is True
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["server"]["maxUploadSize"] == Settings().max_file_mb
+    assert config["runner"]["magicEnabled"] is False  # no bare string reaches a page by accident
+
+
+def test_the_uploader_takes_its_limit_from_folio_max_file_mb(server_down, monkeypatch):
+    monkeypatch.setenv("FOLIO_MAX_FILE_MB", "7")
+    at = start_app()
+    assert at.file_uploader[0].proto.max_upload_size_mb == 7

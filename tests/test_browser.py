@@ -120,7 +120,6 @@ def page(servers):
         try:
             yield tab
         finally:
-            tab.screenshot(path="/tmp/folio-browser-last.png", full_page=True)
             context.close()
             browser.close()
 
@@ -151,6 +150,10 @@ def test_upload_ask_read_the_cited_page_stop_and_find_it_in_history(page: Page):
     page.get_by_role("button", name="Ask about it").click()
     expect(page.get_by_role("heading", name="Ask", exact=True)).to_be_visible()
     expect(page.get_by_text("Fits:", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stMultiSelect")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)  # the script run has finished
+    _shot(page, "budget")
     page.get_by_test_id("stChatInputTextArea").fill("What did the committee decide?")
     page.keyboard.press("Enter")
     # While it streams: a running status with the elapsed time, then the words as they arrive.
@@ -164,16 +167,23 @@ def test_upload_ask_read_the_cited_page_stop_and_find_it_in_history(page: Page):
     image = citation.locator("img")
     expect(image).to_be_visible()
     assert image.evaluate("img => img.naturalWidth") > 300
-    citation.scroll_into_view_if_needed()
+    page.set_viewport_size({"width": 1280, "height": 1100})
+    page.get_by_test_id("stChatMessage").nth(0).evaluate("e => e.scrollIntoView({block: 'start'})")
+    expect(image).to_be_in_viewport()
     _shot(page, "ask")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # A follow-up, stopped half-way: what arrived stays, marked as interrupted.
     page.get_by_test_id("stChatInputTextArea").fill("And what else?")
     page.keyboard.press("Enter")
-    expect(page.get_by_text("Point 2 of the summary", exact=False)).to_be_visible()
+    expect(page.get_by_text("Answering…", exact=False)).to_be_visible()
+    streaming = page.get_by_test_id("stChatMessage").last
+    expect(streaming).to_contain_text("decided on the budget")  # words of the follow-up are arriving
     page.locator(".st-key-stop-answer button").first.click()
     expect(page.get_by_text("Interrupted:", exact=False)).to_be_visible()
-    expect(page.get_by_text("The committee decided on the budget").nth(1)).to_be_visible()
+    stopped = page.get_by_test_id("stChatMessage").last
+    expect(stopped).to_contain_text("The committee decided on the budget")
+    expect(stopped).not_to_contain_text("Point 15 of the summary")
 
     _go(page, "History")
     expect(page.get_by_text("What did the committee decide?").first).to_be_visible()
@@ -183,4 +193,5 @@ def test_upload_ask_read_the_cited_page_stop_and_find_it_in_history(page: Page):
 
     _go(page, "Settings")
     expect(page.get_by_text("Ready: Folio can ask this model.")).to_be_visible()
+    expect(page.get_by_test_id("stMetricValue").first).to_contain_text("0.13.0")
     _shot(page, "settings")

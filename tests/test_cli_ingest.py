@@ -137,3 +137,13 @@ def test_missing_file_and_folder(tmp_path):
     assert data["documents"] == []
     assert len(data["errors"]) == 2
     assert data["budget"]["documents"] == 0
+
+
+def test_table_with_passages_lists_ids_pages_and_headings(files):
+    result = run_ingest(files["docx"], "--passages")
+    assert result.returncode == 0
+    out = result.stdout.decode("utf-8")
+    listed = [line for line in out.splitlines() if line.startswith("  [")]
+    assert listed and listed[0].startswith("  [") and "-1]" in listed[0]
+    (_, _), (second, _), (third, _) = fixtures.DOCX_HEADINGS
+    assert any(f"{second} > {third}" in line for line in listed)

@@ -49,3 +49,28 @@ def test_clean_text_drops_controls_and_repairs_surrogates():
 def test_all_blocks_come_back_stripped_and_non_empty():
     result = extract(fixtures.html_page(), "page.html", settings=Settings())
     assert all(b.text and b.text == b.text.strip() for b in result.blocks)
+
+
+def test_a_failing_progress_callback_is_not_blamed_on_the_file():
+    class UiGone(RuntimeError):
+        pass
+
+    def progress(stage, done, total):
+        raise UiGone("the page was closed")
+
+    with pytest.raises(UiGone):
+        extract(fixtures.multi_page_pdf(), "fine.pdf", settings=Settings(), progress=progress)
+
+
+def test_an_unexpected_failure_while_sniffing_is_still_one_clear_line(monkeypatch):
+    import zlib
+
+    from lib import extract as extract_module
+
+    def broken(data, name):
+        raise zlib.error("invalid stored block lengths")
+
+    monkeypatch.setattr(extract_module, "detect_format", broken)
+    with pytest.raises(CorruptDocument) as info:
+        extract(fixtures.epub(), "odd.epub", settings=Settings())
+    assert str(info.value).startswith("odd.epub: could not be read as a document")

@@ -187,3 +187,21 @@ def test_text_left_in_a_vertically_merged_continuation_cell_is_not_read():
         f'<w:p {docx.oxml.ns.nsdecls("w")}><w:r><w:t>stale text Word never shows</w:t></w:r></w:p>'))
     rows = [b.text for b in read(saved(document)).blocks if b.kind == "table"]
     assert rows == ["tall | top", "bottom"]
+
+
+def test_automatic_list_numbers_are_written_back():
+    document = docx.Document()
+    for text in ("first duty", "second duty", "third duty"):
+        document.add_paragraph(text, style="List Number")
+    items = [b.text for b in read(saved(document)).blocks if b.kind == "list_item"]
+    assert items == ["1. first duty", "2. second duty", "3. third duty"]
+
+
+@pytest.mark.parametrize("n, fmt, expected", [
+    (4, "lowerLetter", "d"), (27, "lowerLetter", "aa"), (2, "upperLetter", "B"),
+    (14, "lowerRoman", "xiv"), (1999, "upperRoman", "MCMXCIX"), (7, "decimalZero", "07"), (12, "decimal", "12"),
+])
+def test_word_number_formats(n, fmt, expected):
+    from lib.extract_docx import format_number
+
+    assert format_number(n, fmt) == expected

@@ -101,3 +101,17 @@ def test_truncated_epub_is_refused_as_incomplete():
 def test_ruby_readings_are_not_mixed_into_the_text():
     blocks = html_blocks("<p><ruby>漢字<rp>(</rp><rt>かんじ</rt><rp>)</rp></ruby>を読む</p>")
     assert [b.text for b in blocks] == ["漢字を読む"]
+
+
+def test_stdlib_parser_fallback_reads_the_same_blocks(monkeypatch):
+    from lib import extract_markup
+    from lib.extract_markup import decode_html
+
+    text = decode_html(fixtures.html_page()).text
+    fast = [(b.kind, b.level, b.text) for b in html_blocks(text)]
+
+    def refuse(_text):
+        raise ValueError("parser unavailable")
+
+    monkeypatch.setattr(extract_markup, "_blocks_from_tree", refuse)
+    assert [(b.kind, b.level, b.text) for b in html_blocks(text)] == fast

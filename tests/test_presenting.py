@@ -84,12 +84,6 @@ def test_mark_citations_escapes_the_text_around_markers():
     assert "<script>" not in text and "](javascript" not in text
 
 
-def test_plain_markers_for_copying():
-    cites = [Cite("kzt-3", "verified"), Cite("kzt-9", "verified")]
-    _, markers = view.mark_citations("a [kzt-9] b [kzt-3]", cites)
-    assert view.plain_markers("a [kzt-9] b [kzt-3]", markers) == "a [1] b [2]"
-
-
 def test_highlight_and_find_span():
     text = "The Lessee  shall pay the rent."
     span = view.find_span(text, "lessee shall pay")
@@ -163,5 +157,4 @@ def test_small_formatters():
     assert view.format_seconds(0.42) == "0.4 s"
     assert view.format_seconds(125) == "2 min 05 s"
     assert view.speed_line(100, 4.0) == "Answer: 100 tokens at 25.0 tokens/s."
-    assert view.short_name("x" * 100, 21) == "x" * 10 + "…" + "x" * 10
     assert view.join_nonempty(["a", "", "b"]) == "a · b"

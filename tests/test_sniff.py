@@ -91,3 +91,13 @@ def test_empty_file_is_refused():
     with pytest.raises(CorruptDocument) as info:
         detect_format(b"", "empty.pdf")
     assert "empty" in str(info.value) and info.value.action
+
+
+def test_opendocument_is_refused_with_what_to_save_it_as():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        archive.writestr("content.xml", "<office:document-content/>")
+    with pytest.raises(UnsupportedFormat) as info:
+        detect_format(out.getvalue(), "minutes.odt")
+    assert "OpenDocument" in str(info.value) and ".docx or PDF" in str(info.value)
