@@ -27,5 +27,8 @@ PAGES = [
     st.Page("pages/settings.py", title="Settings", icon=":material/tune:"),
 ]
 page = st.navigation(PAGES)
+deep_link = st.session_state.pop(_ui.DEEP_LINK, None)
+if deep_link:  # a page first opened without this router (see _ui.require_router)
+    st.switch_page(deep_link)
 _ui.sidebar_status()
 page.run()

@@ -141,7 +141,7 @@ def refuse_if_server_over(server_count: int | None, budget: Budget) -> None:
         raise BudgetExceeded(
             f"The server counts {server_count:,} prompt tokens but only {room:,} fit next to the "
             f"{budget.reserved:,} reserved for the answer (context {budget.context:,}): over by "
-            f"{server_count - room:,}. Deselect documents or raise the context.",
+            f"{server_count - room:,}. {budget.advice()}",
             server_count - room,
             budget.documents,
         )

@@ -40,6 +40,8 @@ class Budget:
     """'exact' or 'estimate' (estimates never under-count and are labelled wherever shown)."""
     think: bool
     notes: list[str] = field(default_factory=list)
+    thinking_reserve: int = 0
+    """The part of `reserved` kept for reasoning (0 when thinking is off)."""
 
     @property
     def total_documents(self) -> int:
@@ -103,8 +105,8 @@ class Budget:
             "think": self.think,
         }
 
-    def refusal_message(self) -> str:
-        """Why the documents cannot be sent, with the tokens of each document."""
+    def refusal_message(self, advice: bool = True) -> str:
+        """Why the documents cannot be sent, with the tokens of each document (and what to do)."""
         label = " (estimated)" if self.is_estimate else ""
         parts = ", ".join(f"{name} {tokens:,}" for name, tokens in _largest_first(self.documents))
         if self.available < 0:
@@ -118,10 +120,25 @@ class Budget:
             return " ".join([text, *self.notes])
         text = (
             f"Selected documents need {self.total_documents:,} tokens{label} but only "
-            f"{max(self.available, 0):,} are available: over by {self.overrun:,}. {parts}. "
-            "Deselect documents or raise the context."
+            f"{max(self.available, 0):,} are available: over by {self.overrun:,}. {parts}."
+            + (" " + self.advice() if advice else "")
         )
         return " ".join([text, *self.notes])
+
+    def advice(self) -> str:
+        """What would make it fit, for this situation."""
+        steps = []
+        if len(self.documents) > 1:
+            steps.append("deselect documents")
+        if self.think and self.overrun <= self.thinking_reserve:
+            steps.append(f"turn thinking off (frees {self.thinking_reserve:,} tokens)")
+        if self.history and self.overrun <= self.history:
+            steps.append("start a new conversation (earlier turns take "
+                         f"{self.history:,} tokens)")
+        if len(self.documents) == 1:
+            steps.append("split the document into parts (for example by chapter) and ask each")
+        steps.append("use a model that holds a larger context")
+        return "To make it fit: " + "; or ".join(steps) + "."
 
     def summary(self) -> str:
         """One line: fits or not, with the numbers."""
@@ -206,4 +223,5 @@ def compute_budget(
         counter=counter.kind,
         think=think,
         notes=notes,
+        thinking_reserve=settings.thinking_reserve if think else 0,
     )

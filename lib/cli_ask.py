@@ -18,6 +18,7 @@ import threading
 import time
 
 from .config import load_settings
+from .documents import page_range_text
 from .errors import FolioError, InputError
 
 WAIT_REFRESH_S = 1.0
@@ -284,8 +285,8 @@ class _JsonView:
 
 def _citation_line(citation) -> str:
     where = citation.document or "?"
-    if citation.page is not None:
-        where += f" p. {citation.page_label or citation.page}"
+    if citation.page is not None:  # the whole range: the quote may sit on the passage's last page
+        where += " " + page_range_text(citation.page, citation.page_end, citation.page_label)
     quote = f' "{citation.quote}"' if citation.quote else " (no quote)"
     return f"  [{citation.id}] {STATUS_MARKS.get(citation.status, citation.status)} {where}:{quote}"
 

@@ -60,10 +60,52 @@ class Passage:
         """'p. 4', 'pp. 4-5', or '' for formats without pages (labels win when present)."""
         if self.page is None:
             return ""
-        first = self.page_label or str(self.page)
-        if self.page_end and self.page_end != self.page:
-            return f"pp. {first}-{self.page_end}"
+        return page_range_text(self.page, self.page_end, self.page_label)
+
+
+def page_range_text(page: int | None, page_end: int | None, label: str | None = None) -> str:
+    """'p. 4', 'pp. 4-5', 'pp. iii-iv' (a printed label carries on to the last page), or ''."""
+    if page is None:
+        return ""
+    first = label or str(page)
+    if not page_end or page_end == page:
         return f"p. {first}"
+    if not label:
+        return f"pp. {first}-{page_end}"
+    last = _label_after(label, page_end - page)
+    return f"pp. {first}-{last}" if last else f"pp. {first} ff."
+
+
+_ROMAN_VALUES = (("m", 1000), ("cm", 900), ("d", 500), ("cd", 400), ("c", 100), ("xc", 90),
+                 ("l", 50), ("xl", 40), ("x", 10), ("ix", 9), ("v", 5), ("iv", 4), ("i", 1))
+
+
+def _label_after(label: str, steps: int) -> str:
+    """The printed label `steps` pages after `label` ('3' -> '4', 'iii' -> 'iv', 'A-2' -> 'A-3'), or ''."""
+    head = label.rstrip("0123456789")
+    if head != label:
+        return head + str(int(label[len(head):]) + steps)
+    roman = _roman_value(label.lower())
+    if roman:
+        text = _roman_text(roman + steps)
+        return text.upper() if label.isupper() else text
+    return ""  # a label Folio cannot count on from ('Cover'): no guess
+
+
+def _roman_value(text: str) -> int:
+    value, rest = 0, text
+    for numeral, amount in _ROMAN_VALUES:
+        while rest.startswith(numeral):
+            value, rest = value + amount, rest[len(numeral):]
+    return value if text and not rest and _roman_text(value) == text else 0
+
+
+def _roman_text(value: int) -> str:
+    out = []
+    for numeral, amount in _ROMAN_VALUES:
+        count, value = divmod(value, amount)
+        out.append(numeral * count)
+    return "".join(out)
 
 
 @dataclass

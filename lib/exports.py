@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from .citations import ID_PATTERN
+from .documents import page_range_text
 
 STATUS_TEXT = {
     "verified": "verified",
@@ -98,13 +99,10 @@ class _Numbering:
 
 def page_text(citation: dict) -> str:
     """'p. 4', 'pp. 4-5' (printed labels win), or '' when the citation has no page."""
-    page = citation.get("page_label") or citation.get("page")
+    page, end, label = citation.get("page"), citation.get("page_end"), citation.get("page_label") or None
     if page in (None, ""):
-        return ""
-    end = citation.get("page_end")
-    if end not in (None, "", citation.get("page")):
-        return f"pp. {page}-{end}"
-    return f"p. {page}"
+        return f"p. {label}" if label else ""
+    return page_range_text(page, end if end not in (None, "") else None, label)
 
 
 def source_text(citation: dict) -> str:

@@ -6,6 +6,7 @@ the whole reading does. Pages without a text layer are OCR'd when Tesseract is i
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from typing import Callable
@@ -63,7 +64,7 @@ def open_pdf(data: bytes, name: str, password: str | None) -> pymupdf.Document:
 def _unlock(doc: pymupdf.Document, name: str, password: str | None) -> None:
     if password is None:
         doc.close()
-        raise PasswordRequired(name, "is password-protected.", "Give the password (--password / the password box) and try again.")
+        raise PasswordRequired(name, "is password-protected.", "Give its password (the password box in the app, --password on the command line) and try again.")
     if not doc.authenticate(password):
         doc.close()
         raise WrongPassword(name, "did not open with the password given: it is wrong.", "Check the password (it is case-sensitive) and try again.")
@@ -77,16 +78,22 @@ def _read_document(doc, name, settings, deadline, progress) -> Extraction:
                               "Open it in a PDF viewer and save or print it to a new PDF, then add that.")
     headings = outline_by_page(doc)
     reader = _PageReader(doc, settings, deadline, progress)
-    blocks: list[Block] = []
+    pages: list[tuple[list[Placed], float]] = []
     has_text = False  # outline titles alone do not make a document readable
     for index in range(total):
         deadline.check(f"page {index + 1} of {total}")
         progress("Reading page", index + 1, total)
         placed = reader.read(index)
         has_text = has_text or bool(placed)
-        placed = place_headings(placed, headings.get(index + 1, []), index + 1, reader.page_height)
+        pages.append((placed, reader.page_height))
+    pages, running = drop_running_lines(pages)
+    blocks: list[Block] = []
+    for index, (placed, height) in enumerate(pages):
+        placed = place_headings(placed, headings.get(index + 1, []), index + 1, height)
         blocks.extend(block for block, _top in placed)
     warnings = reader.warnings(doc, repaired_note=not recovered)
+    if running:
+        warnings.append(running)
     if recovered:
         found = "1 page was" if recovered == 1 else f"{recovered} pages were"
         warnings.insert(0, f"The PDF is incomplete or its page list is damaged: {found} recovered in file order, "
@@ -177,6 +184,8 @@ class _PageReader:
             self.ocr_failed.append(number)
             return []
         blocks = _text_blocks(raw, number)
+        if blocks and ocr.readable_share("\n".join(b.text for b, _top in blocks)) < ocr.MIN_READABLE_SHARE:
+            blocks = []  # scraps read off a map, chart or photo: noise no one can quote
         (self.ocr_done if blocks else self.ocr_empty).append(number)
         return blocks
 
@@ -190,7 +199,8 @@ class _PageReader:
             out.append(f"Read {_pages(self.ocr_done)} with OCR (Tesseract, {self.language}): there is no text layer. "
                        "OCR can misread characters, so check quotes from them against the page image.")
         if self.ocr_empty:
-            out.append(f"OCR found no readable text on {_pages(self.ocr_empty)} (pictures without words, or too faint).")
+            out.append(f"OCR found no readable text on {_pages(self.ocr_empty)} (pictures, maps or charts without running text, "
+                       "or too faint); left out.")
         if self.ocr_failed:
             out.append(f"OCR failed on {_pages(self.ocr_failed)}; they were skipped.")
         if self.line_numbered:
@@ -305,6 +315,116 @@ def _continues(last: list, item: tuple, right: float) -> bool:
     gap = y0 - last[3]
     full = last[6] >= right - 12
     return full and x0 <= last[5] + 3 and 0 <= gap <= 1.5 * max(height, 1.0)
+
+
+HEADER_BAND = 0.2
+"""Running headers start in the top fifth of the page ..."""
+FOOTER_BAND = 0.88
+"""... and footers in its bottom eighth."""
+MARGIN_BLOCKS = 2
+"""How many blocks at each edge of a page can be running lines."""
+RUNNING_LINE_CHARS = 120
+RUNNING_SHARE = 0.05
+"""A line is running when it recurs at a page edge on this share of the pages (and on 3 or more)."""
+MIN_RUNNING_PAGES = 3
+PAGE_LIKE_SHARE = 0.8
+_PAGE_NUMBER = re.compile(r"^(\d{1,6}|[ivxl]{1,6}|[IVXL]{1,6})(?:\s+|$)|\s+(\d{1,6}|[ivxl]{1,6}|[IVXL]{1,6})$")
+_ROMAN = re.compile(r"x{0,3}(?:ix|iv|v?i{0,3})|xl")
+MAX_ROMAN = 40
+"""Front matter is numbered i, ii, ... up to about this; a longer 'numeral' is a word."""
+
+
+def drop_running_lines(pages: list[tuple[list[Placed], float]]) -> tuple[list[tuple[list[Placed], float]], str]:
+    """Leave out running headers and footers ("2 DOBBS v. JACKSON ...", "Opinion of the Court",
+    lone page numbers): short blocks at a page edge that recur, up to their page number, on
+    many pages. Left in, they sit in the middle of every sentence that runs on over a page
+    break, so a quote of that sentence could never be found. Returns the pages and a warning."""
+    marks = [_edge_lines(placed, height) for placed, height in pages]
+    needed = max(MIN_RUNNING_PAGES, math.ceil(RUNNING_SHARE * len(pages)))
+    running = _recurring(marks, needed)
+    if not running:
+        return pages, ""
+    out, dropped, examples = [], set(), Counter()
+    for number, ((placed, height), page_marks) in enumerate(zip(pages, marks), start=1):
+        drop = {index for index, key, _value in page_marks if key in running}
+        if drop:
+            dropped.add(number)
+            examples.update(split_page_number(placed[i][0].text)[0] for i in drop)
+        out.append(([item for i, item in enumerate(placed) if i not in drop], height))
+    if not any(placed for placed, _height in out):
+        return pages, ""  # never leave a document with nothing but what was dropped
+    example = next((text for text, _n in examples.most_common() if text), "")
+    shown = f" such as “{example}”" if example else " (page numbers)"
+    return out, f"Left out the running headers and footers{shown} on {_pages(sorted(dropped))}."
+
+
+def _recurring(marks: list[list[tuple]], needed: int) -> set[str]:
+    """Keys of edge lines found on at least `needed` pages whose numbers move like page numbers."""
+    seen: dict[str, list[tuple[int, int | None]]] = {}
+    for number, page_marks in enumerate(marks, start=1):
+        for _index, key, value in page_marks:
+            seen.setdefault(key, []).append((number, value))
+    return {key for key, hits in seen.items() if len({n for n, _v in hits}) >= needed and _counts_up(hits)}
+
+
+def _edge_lines(placed: list[Placed], height: float) -> list[tuple[int, str, int | None]]:
+    """(index, key, page number) of the short blocks at the top and bottom edges of a page.
+
+    The key is the casefolded text without a leading or trailing page number."""
+    order = sorted(range(len(placed)), key=lambda i: placed[i][1])
+    tops = [i for i in order[:MARGIN_BLOCKS] if placed[i][1] <= HEADER_BAND * height]
+    bottoms = [i for i in order[-MARGIN_BLOCKS:] if placed[i][1] >= FOOTER_BAND * height and i not in tops]
+    # Counted from the edge inwards, a long block is the body: nothing beyond it is a header.
+    tops = _until_long(placed, tops)
+    bottoms = _until_long(placed, bottoms[::-1])
+    out = []
+    for i in tops + bottoms:
+        text = placed[i][0].text
+        rest, value = split_page_number(text)
+        key = " ".join(rest.split()).casefold()
+        out.append((i, "#" + key if value is not None else key, value))
+    return out
+
+
+def _until_long(placed: list[Placed], indices: list[int]) -> list[int]:
+    for k, i in enumerate(indices):
+        if len(placed[i][0].text) > RUNNING_LINE_CHARS:
+            return indices[:k]
+    return indices
+
+
+def split_page_number(text: str) -> tuple[str, int | None]:
+    """A line without the page number it starts or ends with ('2 DOBBS v. JACKSON',
+    'INTRODUCTION 5', 'iv'), and that number; (text, None) when it has none."""
+    match = _PAGE_NUMBER.search(text)
+    if not match:
+        return text.strip(), None
+    token = match.group(1) or match.group(2)
+    value = int(token) if token.isdigit() else _roman(token.lower())
+    if value is None:
+        return text.strip(), None
+    return (text[: match.start()] + " " + text[match.end():]).strip(), value
+
+
+def _roman(token: str) -> int | None:
+    if not token or not _ROMAN.fullmatch(token):
+        return None
+    values = {"i": 1, "v": 5, "x": 10, "l": 50}
+    total = sum(-values[a] if values[a] < values[b] else values[a] for a, b in zip(token, token[1:])) + values[token[-1]]
+    return total if 0 < total <= MAX_ROMAN else None
+
+
+def _counts_up(hits: list[tuple[int, int | None]]) -> bool:
+    """Whether the numbers the line carries behave like page numbers (from one hit to the
+    next they grow by as many pages as lie between, or start again lower: a new opinion or
+    part) or never change (a year in a report's header). Headings such as "Article 7",
+    "Article 9" atop several pages are kept: their numbers do neither."""
+    if len({n for n, _v in hits}) != len(hits):
+        return False  # twice on one page: content, not a running line
+    numbered = [(n, v) for n, v in hits if v is not None]
+    pairs = list(zip(numbered, numbered[1:]))
+    like_pages = sum(v2 - v1 in (0, n2 - n1) or v2 < v1 for (n1, v1), (n2, v2) in pairs)
+    return like_pages >= PAGE_LIKE_SHARE * len(pairs)  # a book may leave out its blank pages
 
 
 MIN_NUMBERED_LINES = 10
@@ -511,6 +631,10 @@ def _prefix_length(text: str, norm_len: int) -> int:
     return len(text)
 
 
+MAX_RANGES = 8
+"""A page list longer than this many ranges is summarised ('709 pages from 2 to 727')."""
+
+
 def _pages(numbers: list[int]) -> str:
     """'page 3', 'pages 1-2, 5'."""
     ranges = []
@@ -521,4 +645,6 @@ def _pages(numbers: list[int]) -> str:
             ranges.append([n, n])
     parts = [f"{a}" if a == b else f"{a}-{b}" for a, b in ranges]
     word = "page" if len(set(numbers)) == 1 else "pages"
+    if len(parts) > MAX_RANGES:  # a warning stays one readable line
+        return f"{len(set(numbers))} pages from {ranges[0][0]} to {ranges[-1][1]}"
     return f"{word} {', '.join(parts)}"

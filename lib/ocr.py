@@ -20,6 +20,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import regex
+
 DPI = 300
 """Tesseract reads best at about 300 dpi."""
 MAX_PIXELS = 25_000_000
@@ -107,3 +109,21 @@ def ocr_page_text(page, language: str, dpi: int, flags: int) -> list[tuple]:
     del pix
     with pymupdf.open(stream=pdf_bytes, filetype="pdf") as ocr_doc:
         return ocr_doc[0].get_text("blocks", flags=flags, sort=True)
+
+
+MIN_READABLE_SHARE = 0.5
+"""OCR text with fewer of its characters in word-like tokens is noise (a map, chart or photo)."""
+_WORD_LIKE = regex.compile(
+    r"[\p{P}\p{S}]*+(?:[\p{Lo}\p{M}]{2,}\S*|\p{L}\p{Ll}{2,}|\p{Lu}{3,}|\p{N}[\p{N}.,:/%-]*\p{L}{0,2})[\p{P}\p{S}]*+"
+)
+
+
+def readable_share(text: str) -> float:
+    """Share of the non-space characters of OCR text that form word-like tokens: words of
+    three or more letters, runs of two or more CJK (or other caseless-script) characters,
+    numbers. Reading a map or a chart, Tesseract returns scraps ("a}", "三<<", "8s") that
+    score well under MIN_READABLE_SHARE; a page of text, even a poor scan, scores above 0.8."""
+    tokens = text.split()
+    total = sum(len(token) for token in tokens)
+    good = sum(len(token) for token in tokens if _WORD_LIKE.fullmatch(token))
+    return good / total if total else 0.0

@@ -85,9 +85,10 @@ _WORD_REACH = 40
 """How far back the word before a full stop is looked for; longer 'words' are no abbreviations."""
 # A CJK sentence end needs no space after it; a comma after the closing quote means the
 # sentence goes on (「好！」，他说).
-_CJK_END = regex.compile(r"[。！？]++[」』”’）》】〕〉\"')\]]*+(?![，、,；;：:])\s*")
+# The full-width full stop "．" ends sentences in many Chinese e-texts (not between digits: "３．５").
+_CJK_END = regex.compile(r"(?:[。！？｡]|(?<![0-9０-９])．(?![0-9０-９]))++[」』”’）》】〕〉\"')\]]*+(?![，、,；;：:])\s*")
 _CLAUSE_END = regex.compile(r"(?:[；，]|[;,](?=\s))\s*")
-_TERMINALS = frozenset(".!?。！？:：;；…")
+_TERMINALS = frozenset(".!?。！？．｡:：;；…")
 _CLOSERS = frozenset("\"'”’»)]」』）》】")
 _GRAPHEME = regex.compile(r"\X", regex.DOTALL)
 _SPECIAL = regex.compile("|".join(map(regex.escape, SPECIAL_TOKENS)))

@@ -19,6 +19,11 @@ from typing import Any, Callable, Iterable, Sequence
 # an image, raw HTML or a colour directive.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=\"'&^%])")
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
+# GFM turns bare "http://", "www." and "name@host" into links *after* escapes are read, so
+# escaping cannot stop it: an invisible word joiner (U+2060) inside the trigger can.
+_AUTOLINK_TRIGGER = re.compile(r"(?i)(?:https?|ftp)(?=:)|www(?=\.)|(?<=[\w.+-])(?=@)")
+WORD_JOINER = "\u2060"
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 # A passage ID and a citation group as lib/citations.py reads them ("[kzt-3]", "[kzt-3, kzt-9]",
 # full-width brackets too), so every cited ID gets a marker.
@@ -44,12 +49,34 @@ STATUS_HELP = {
 
 def escape_markdown(text: str, *, hard_breaks: bool = True) -> str:
     """Text that st.markdown shows literally: no HTML, links, images or directives."""
+    text = _AUTOLINK_TRIGGER.sub(lambda m: m.group(0) + WORD_JOINER, text)
     escaped = _MD_SPECIAL.sub(r"\\\1", text)
     # Indentation would turn a line into a code block; keep it visible as no-break spaces.
     escaped = _LEADING_SPACE.sub(lambda m: "\u00a0" * len(m.group(0).expandtabs(4)), escaped)
     if hard_breaks:
         escaped = escaped.replace("\r\n", "\n").replace("\n", "  \n")
     return escaped
+
+
+def inline_code(text: str) -> str:
+    """`text` as one inline code span, shown literally (backticks inside included)."""
+    text = " ".join(str(text).split())
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def message_markdown(message: str) -> str:
+    """A message from lib (may name commands in `backticks`): code spans kept, the rest escaped."""
+    out, position = [], 0
+    for span in _CODE_SPAN.finditer(message):
+        out.append(escape_markdown(message[position : span.start()]))
+        out.append(inline_code(span.group(1)))
+        position = span.end()
+    out.append(escape_markdown(message[position:]))
+    return "".join(out)
 
 
 def highlight(text: str, start: int | None, end: int | None) -> str:
@@ -199,6 +226,40 @@ def budget_headline(budget: Any) -> str:
     return f"Fits: {used:,} of {context:,} tokens used, {int(budget.left):,} left."
 
 
+def refusal_hints(budget: Any, without_thinking: Any = None) -> list[str]:
+    """What the user can do when the documents do not fit (plain text, one line each).
+
+    `without_thinking` is the same budget with Thinking off, when Thinking is on.
+    """
+    hints = []
+    if without_thinking is not None and without_thinking.fits:
+        hints.append("It fits with Thinking off: thinking reserves extra room for the model's reasoning.")
+    history = int(getattr(budget, "history", 0) or 0)
+    if history and budget.overrun <= history:
+        hints.append(
+            f"Earlier questions and answers take {history:,} tokens: a new conversation on these documents fits."
+        )
+    room = max(int(budget.available), int(without_thinking.available) if without_thinking is not None else 0)
+    for name, tokens in dict(budget.documents).items():
+        if tokens > room:
+            hints.append(
+                f"“{name}” alone needs {tokens:,} tokens, more than the {room:,} this context leaves for "
+                "documents. Folio reads documents whole and never cuts them: it needs a model that holds more."
+            )
+    return hints
+
+
+def question_too_long(budget: Any, without_question: Any) -> str:
+    """Why a typed question cannot be sent: its own tokens against the room it has (plain text)."""
+    room = max(int(without_question.left) + int(without_question.question), 0)
+    earlier = " and the earlier questions and answers" if int(getattr(budget, "history", 0) or 0) else ""
+    return (
+        f"The question is too long by {int(budget.overrun):,} tokens: it takes {int(budget.question):,} "
+        f"tokens, and these documents{earlier} leave {room:,} for it. Shorten it"
+        + (", or start a new conversation." if earlier else ".")
+    )
+
+
 def fraction_used(budget: Any) -> float:
     """Used share of the context, clipped to 0..1 (for a progress bar)."""
     context = max(int(budget.context), 1)
@@ -210,6 +271,8 @@ def format_seconds(seconds: float | None) -> str:
     """'0.4 s', '12 s', '2 min 05 s'; '–' when unknown."""
     if seconds is None:
         return "–"
+    if seconds < 0.1:
+        return f"{seconds:.2f} s"
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 60:
@@ -236,21 +299,39 @@ def prompt_check(sent: int | None, read: int | None, tolerance: int = 16) -> tup
     return f"Prompt: {sent:,} tokens sent, {read:,} read by the server.", False
 
 
+# Prompt tokens per second that no GPU reaches reading a prompt: only a reused (cached)
+# prefix explains a faster read. Reading 100k tokens takes a 24 GB card about a minute.
+CACHED_READ_TOKENS_S = 50_000
+# Below this many prompt tokens, reading all of it or only its new part take about as long:
+# timing alone cannot say the cache was not reused.
+TIMING_MATTERS_TOKENS = 4096
+
+
 def cache_line(cached_tokens: int | None, prompt_tokens: int | None, prompt_eval_s: float | None,
-               previous_prompt_eval_s: float | None) -> str:
-    """Whether the server reused its cached prefix, from what it reported."""
+               slowest_s_per_token: float | None = None, *, follow_up: bool = False) -> str:
+    """Whether the server reused its cached prefix, from what it reported.
+
+    `slowest_s_per_token` is the slowest reading seen earlier in the conversation: a call
+    reading at less than half that cost per token reused the cache. Says only what the
+    numbers show (a warm cache from an earlier conversation makes a first question fast too).
+    """
     if cached_tokens:
         share = f" of {prompt_tokens:,}" if prompt_tokens else ""
         return f"Cache: {cached_tokens:,}{share} prompt tokens reused from the server's cache."
-    if prompt_eval_s is not None and previous_prompt_eval_s:
-        if prompt_eval_s < previous_prompt_eval_s * 0.5:
-            return (
-                f"Cache: reused (reading took {format_seconds(prompt_eval_s)} "
-                f"against {format_seconds(previous_prompt_eval_s)} for the first question)."
-            )
-        return "Cache: not reused; the server read the whole prompt again."
     if cached_tokens == 0:
-        return "Cache: nothing reused (first question on these documents)."
+        return "Cache: nothing reused" + ("." if follow_up else " (first question on these documents).")
+    if prompt_eval_s is not None and prompt_tokens:
+        per_token = prompt_eval_s / prompt_tokens
+        fast = prompt_eval_s <= 0 or prompt_tokens / prompt_eval_s >= CACHED_READ_TOKENS_S
+        if fast or (slowest_s_per_token and per_token < slowest_s_per_token * 0.5):
+            return (
+                f"Cache: reused (the server took {format_seconds(prompt_eval_s)} for {prompt_tokens:,} "
+                "prompt tokens: it read only what was new)."
+            )
+        if follow_up and slowest_s_per_token and prompt_tokens >= TIMING_MATTERS_TOKENS:
+            return f"Cache: not reused; the server read the whole prompt again ({format_seconds(prompt_eval_s)})."
+        if follow_up:
+            return f"Cache: the server read {prompt_tokens:,} prompt tokens in {format_seconds(prompt_eval_s)}."
     return "Cache: first question on these documents; follow-ups reuse the server's cache."
 
 
@@ -261,6 +342,11 @@ def speed_line(eval_count: int | None, eval_s: float | None) -> str:
     if eval_s:
         return f"Answer: {eval_count:,} tokens at {eval_count / eval_s:.1f} tokens/s."
     return f"Answer: {eval_count:,} tokens."
+
+
+def count_noun(count: int, noun: str) -> str:
+    """'1 passage', '1,204 passages' (English plural by adding s)."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def kib(n_bytes: int | None) -> str:

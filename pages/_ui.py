@@ -18,7 +18,7 @@ import streamlit as st
 
 from lib import presenting as view
 from lib.config import Settings, load_settings
-from lib.errors import FolioError, ServerUnreachable
+from lib.errors import FolioError, PasswordRequired, ServerUnreachable, WrongPassword
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +43,22 @@ def init_state() -> None:
     for key, value in DEFAULT_STATE.items():
         if key not in st.session_state:
             st.session_state[key] = copy.deepcopy(value)
+
+
+def require_router(page: str) -> None:
+    """Pages run only inside app.py's router; `page` is the calling script ("pages/ask.py").
+
+    On a freshly started server, Streamlit serves a deep link (a bookmark of /ask, a tab the
+    browser restores) straight from the pages/ folder, without app.py, until some session has
+    called st.navigation: no session state, Streamlit's own page list. Go through app.py,
+    which then opens the page that was asked for.
+    """
+    if any(key not in st.session_state for key in DEFAULT_STATE):
+        st.session_state[DEEP_LINK] = page
+        st.switch_page("app.py")
+
+
+DEEP_LINK = "deep-link"  # the page a deep link asked for, opened by app.py once it routes
 
 
 def chat() -> dict:
@@ -97,13 +113,13 @@ def start_hint(s: Settings) -> str:
     """What to start, and how, when the model server cannot be reached (Markdown)."""
     if s.backend == "openai":
         return (
-            f"No OpenAI-compatible server answers at `{s.host}`. Start it, e.g. "
+            f"No OpenAI-compatible server answers at {view.inline_code(s.host)}. Start it, e.g. "
             f"`vllm serve Qwen/Qwen3-14B --max-model-len 131072` or llama.cpp's `llama-server`, "
             "then set its address on the **Settings** page or with `FOLIO_HOST`."
         )
     return (
-        f"Ollama does not answer at `{s.host}`. Start it with `ollama serve` "
-        f"(then `ollama create {s.model} -f Modelfile` once), or set its address with "
+        f"Ollama does not answer at {view.inline_code(s.host)}. Start it with `ollama serve` "
+        f"(then {view.inline_code('ollama create ' + s.model + ' -f Modelfile')} once), or set its address with "
         "`OLLAMA_HOST` or on the **Settings** page. Reading documents and the token budget work without it."
     )
 
@@ -150,12 +166,12 @@ def sidebar_status() -> None:
             st.error("Model server not reachable", icon=":material/cloud_off:")
             st.caption(start_hint(s))
         elif not status.get("model_present"):
-            st.warning(f"Server up, model `{s.model}` missing", icon=":material/warning:")
+            st.warning(f"Server up, model {view.inline_code(s.model)} missing", icon=":material/warning:")
             st.caption("Pull or build it on the **Settings** page.")
         else:
             version = status.get("version") or "?"
-            st.success(f"{s.backend.capitalize()} {version} · `{s.model}`", icon=":material/cloud_done:")
-        st.caption(f"Data folder: `{s.data_dir}`")
+            st.success(f"{s.backend.capitalize()} {version} · {view.inline_code(s.model)}", icon=":material/cloud_done:")
+        st.caption(f"Data folder: {view.inline_code(str(s.data_dir))}")
 
 
 def need_server_notice() -> bool:
@@ -167,7 +183,7 @@ def need_server_notice() -> bool:
         return False
     if not status.get("model_present"):
         st.warning(
-            f"The server is up but has no model `{view.escape_markdown(s.model)}`. Pull it or build it from "
+            f"The server is up but has no model {view.inline_code(s.model)}. Pull it or build it from "
             "the Modelfile on the **Settings** page, or choose another model there.",
             icon=":material/warning:",
         )
@@ -276,7 +292,7 @@ def citation_card(marker, key: str) -> None:
         text_side, page_side = st.columns([5, 4]) if has_page else (st.container(), None)
         with text_side:
             status_badge(status)
-            st.caption(view.join_nonempty([f"passage `{data.get('id', '')}`", view.escape_markdown(place)]))
+            st.caption(view.join_nonempty([f"passage {view.inline_code(data.get('id', ''))}", view.escape_markdown(place)]))
             if data.get("quote"):
                 st.markdown("Quoted: “" + view.escape_markdown(data["quote"]) + "”")
             if status == "invalid":
@@ -290,7 +306,7 @@ def citation_card(marker, key: str) -> None:
                     st.markdown(view.highlight(text, *span))
         if page_side is not None:
             with page_side:
-                page_image(data)
+                page_image(data, key=f"{key}-{marker.number}")
 
 
 def _page_text(data: dict) -> str:
@@ -299,17 +315,40 @@ def _page_text(data: dict) -> str:
     return f"p. {data['page']}" if data.get("page") else ""
 
 
-def page_image(data: dict) -> None:
+def page_image(data: dict, key: str = "") -> None:
     """The cited PDF page as an image with the quote highlighted (when the original is kept)."""
     if data.get("format") != "pdf" or not data.get("sha") or not data.get("page"):
         return
     rendered = _page_png(data["sha"], int(data["page"]), data.get("quote") or "")
+    if rendered == LOCKED:
+        page_password_form(data["sha"], key)
+        return
     if rendered is None:
-        st.caption("The page image is not available (document deleted, or its password is not known this session).")
+        st.caption("The page image is not available (the document was deleted, or its original cannot be opened).")
         return
     png, found = rendered
     note = "quote highlighted" if found else "quote not located on the page image"
     st.image(png, caption=f"{data.get('document', '')}, page {data['page']} ({note})", width="stretch")
+
+
+def page_password_form(sha: str, key: str) -> None:
+    """A password-protected PDF whose password this session does not know: ask for it here."""
+    tried = sha in st.session_state.passwords
+    message = (
+        "That password did not open this PDF. Check it (it is case-sensitive) and try again."
+        if tried else
+        "This PDF is password-protected, and Folio does not keep passwords between sessions. "
+        "Type its password to see the page."
+    )
+    (st.error if tried else st.caption)(message)
+    with st.form(f"page-pw-{key}", border=False):
+        password = st.text_input("Password of this PDF", type="password", key=f"page-pw-field-{key}")
+        if st.form_submit_button("Show the page", icon=":material/lock_open:") and password:
+            st.session_state.passwords[sha] = password
+            st.rerun()
+
+
+LOCKED = "locked"
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -319,6 +358,8 @@ def _page_png_cached(data_dir: str, sha: str, page: int, quote: str, password: s
     try:
         original = _store(data_dir).get_original(sha)
         image = render_page(original, page, quote=quote or None, password=password, zoom=1.3)
+    except (PasswordRequired, WrongPassword):
+        return LOCKED
     except FolioError:
         return None
     return image.png, image.found
@@ -573,9 +614,8 @@ def _with_context(record: dict, pending: dict, s: Settings) -> dict:
 def save_turn(job: dict, turn: dict) -> None:
     """Keep the turn in the conversation and in the store (a new conversation on the first)."""
     conversation, library, s = job["chat"], job["store"], job["settings"]
-    earlier = [t for t in conversation["turns"] if t.get("calls")]
-    if earlier:
-        turn["previous_prompt_eval_s"] = earlier[0]["calls"][-1].get("prompt_eval_s")
+    turn["follow_up"] = bool(conversation["turns"])
+    turn["slowest_s_per_token"] = _slowest_read(conversation["turns"])
     conversation["turns"].append(turn)
     try:
         if conversation["id"] is None:
@@ -583,6 +623,17 @@ def save_turn(job: dict, turn: dict) -> None:
         turn["id"] = library.add_turn(conversation["id"], turn["question"], turn, _public_settings(s))
     except FolioError as exc:
         conversation["error"] = f"The answer is shown but could not be saved: {exc.message}"
+
+
+def _slowest_read(turns: list[dict]) -> float | None:
+    """Seconds per prompt token of the slowest earlier read (a full one) in this conversation."""
+    rates = [
+        call["prompt_eval_s"] / call["server_prompt_tokens"]
+        for turn in turns
+        for call in turn.get("calls") or []
+        if call.get("prompt_eval_s") and call.get("server_prompt_tokens")
+    ]
+    return max(rates, default=None)
 
 
 def _public_settings(s: Settings) -> dict:
@@ -602,7 +653,7 @@ def error_notice() -> None:
     """The error that ended the last question, if any (kept until the next question)."""
     message = chat().get("error")
     if message:
-        st.error(view.escape_markdown(message), icon=":material/error:")
+        st.error(view.message_markdown(message), icon=":material/error:")
 
 
 def stats_panel(turn: dict) -> None:
@@ -618,7 +669,8 @@ def stats_panel(turn: dict) -> None:
         line,
         f"First token after {view.format_seconds(call.get('first_token_s'))}.",
         view.speed_line(call.get("eval_count"), call.get("eval_s")),
-        view.cache_line(call.get("cached_tokens"), read, call.get("prompt_eval_s"), turn.get("previous_prompt_eval_s")),
+        view.cache_line(call.get("cached_tokens"), read, call.get("prompt_eval_s"), turn.get("slowest_s_per_token"),
+                        follow_up=bool(turn.get("follow_up") or turn.get("previous_prompt_eval_s"))),
         f"Context {call['num_ctx']:,}, system block pinned ({call.get('num_keep', 0):,} tokens)." if call.get("num_ctx") else "",
     ]
     text = view.join_nonempty(parts, sep="  \n")
@@ -743,7 +795,7 @@ def render_diagnosis(report) -> None:
 
     s = report.settings
     if report.error:
-        st.error(view.escape_markdown(report.error), icon=":material/cloud_off:")
+        st.error(view.message_markdown(report.error), icon=":material/cloud_off:")
         if report.error_kind == "ServerUnreachable":
             st.markdown(start_hint(s))
         return
@@ -757,7 +809,7 @@ def render_diagnosis(report) -> None:
     cols[3].metric("Folio uses", f"{report.real_context:,}", help=f"Configured {report.configured_context:,}")
     if info.trained_context and info.trained_context < report.configured_context:
         st.warning(
-            f"The model `{view.escape_markdown(s.model)}` holds {info.trained_context:,} tokens, not the "
+            f"The model {view.inline_code(s.model)} holds {info.trained_context:,} tokens, not the "
             f"{report.configured_context:,} configured. Folio budgets with {report.real_context:,}: "
             "longer document sets are refused before sending rather than cut. To read "
             f"{report.configured_context:,} tokens, build the 128k model from the Modelfile (below).",
@@ -784,6 +836,6 @@ def render_diagnosis(report) -> None:
     for warning in report.warnings:
         if "holds" in warning and "configured" in warning:
             continue  # said above in plainer words
-        st.warning(view.escape_markdown(warning), icon=":material/warning:")
+        st.warning(view.message_markdown(warning), icon=":material/warning:")
     if report.ok:
         st.success("Ready: Folio can ask this model.", icon=":material/check_circle:")

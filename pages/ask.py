@@ -26,6 +26,10 @@ def choose_documents(docs: list[dict]) -> list[str]:
     """Multiselect over the library; changing it starts a new conversation."""
     names = {d["sha256"]: d for d in docs}
     st.session_state.selected = [sha for sha in st.session_state.selected if sha in names]
+    chosen = st.session_state.get("ask-docs")
+    if chosen is not None and any(sha not in names for sha in chosen):
+        # Deleted meanwhile (another tab): set the widget's value, so the browser drops the chip too.
+        st.session_state["ask-docs"] = [sha for sha in chosen if sha in names]
 
     def changed() -> None:
         st.session_state.selected = list(st.session_state["ask-docs"])
@@ -34,23 +38,42 @@ def choose_documents(docs: list[dict]) -> list[str]:
     st.multiselect(
         "Documents to read",
         options=list(names),
-        default=st.session_state.selected,
+        default=None if "ask-docs" in st.session_state else st.session_state.selected,
         format_func=lambda sha: f"{names[sha]['name']} · {names[sha]['tokens']:,} tokens",
         key="ask-docs",
         on_change=changed,
         placeholder="Choose one or more documents from the library",
     )
+    deleted_documents_notice(names)
     return list(st.session_state.selected)
 
 
-def budget_panel(budget) -> None:
+def deleted_documents_notice(library: dict) -> None:
+    """Documents this conversation read that are no longer in the library (deleted in another tab)."""
+    gone = {}
+    for turn in _ui.chat()["turns"]:
+        for sha, name in zip(turn.get("shas", []), turn.get("documents", [])):
+            if sha not in library:
+                gone[sha] = name
+    if gone:
+        st.warning(
+            "No longer in the library (deleted, perhaps in another tab): "
+            + ", ".join(f"“{view.escape_markdown(name)}”" for name in gone.values())
+            + ". The answers below are kept; add the document again to ask about it.",
+            icon=":material/delete:",
+        )
+
+
+def budget_panel(budget, without_thinking=None) -> None:
     """A bar for the whole, and the exact tokens of every part of the context."""
     estimate = " (estimate)" if budget.is_estimate else ""
     headline = view.budget_headline(budget) + estimate
     if budget.fits:
         st.progress(view.fraction_used(budget), text=headline)
     else:
-        st.error(view.escape_markdown(budget.refusal_message()), icon=":material/block:")
+        st.error(view.escape_markdown(budget.refusal_message(advice=False)), icon=":material/block:")
+        for hint in view.refusal_hints(budget, without_thinking):
+            st.info(view.escape_markdown(hint), icon=":material/lightbulb:")
     segments = view.budget_segments(budget)
     table = pd.DataFrame(
         [{"Part": s.label, "Tokens": s.tokens, "Share of the context": s.tokens / budget.context} for s in segments]
@@ -70,6 +93,34 @@ def budget_panel(budget) -> None:
     )
     for note in budget.notes:
         st.caption(view.escape_markdown(note))
+
+
+def question_fits(question: str, documents: list, think: bool, without_question) -> bool:
+    """A question too long for the room the documents leave is refused here, and kept to copy."""
+    try:
+        budget = _ui.budget(documents, think=think, history=_ui.chat()["turns"], question=question)
+    except FolioError:
+        return True  # lib says what is wrong when it is asked
+    if budget.fits:
+        return True
+    st.error(view.escape_markdown(view.question_too_long(budget, without_question)), icon=":material/block:")
+    st.caption("Your question, to copy and shorten (the copy button is at its top right):")
+    st.code(question, language=None, wrap_lines=True)
+    return False
+
+
+def _question_placeholder(budget) -> str:
+    if not budget.fits:
+        return "These documents do not fit in the context: see above"
+    return "Ask a follow-up question" if _ui.chat()["turns"] else "Ask a question about these documents"
+
+
+def _without_thinking(documents: list):
+    """The budget of the same question with Thinking off (to say whether that would fit)."""
+    try:
+        return _ui.budget(documents, think=False, history=_ui.chat()["turns"])
+    except FolioError:
+        return None
 
 
 # --- asking -------------------------------------------------------------------------
@@ -204,6 +255,8 @@ def main() -> None:
     if not docs:
         st.info("Add documents on the **Library** page first.", icon=":material/info:")
         st.page_link("pages/library.py", label="Go to the Library", icon=":material/library_books:")
+        deleted_documents_notice({})
+        conversation()  # its documents were deleted meanwhile: what was asked stays readable
         return
     top = st.columns([4, 1])
     with top[0]:
@@ -222,6 +275,7 @@ def main() -> None:
     )
     if not selected:
         st.info("Choose the documents to read. Folio sends them whole, in one call.", icon=":material/info:")
+        conversation()  # a conversation whose documents were deleted meanwhile stays readable
         return
     try:
         documents = _ui.load_documents(selected)
@@ -229,21 +283,22 @@ def main() -> None:
     except FolioError as exc:  # e.g. a document deleted in another tab a moment ago
         st.error(view.escape_markdown(exc.message), icon=":material/error:")
         return
-    budget_panel(budget)
+    budget_panel(budget, _without_thinking(documents) if think and not budget.fits else None)
     server_up = _ui.need_server_notice()
     _ui.wait_for_stopped_answer(DRAIN_S + 2)
     conversation()
     _ui.error_notice()
     question = st.chat_input(
-        "Ask a follow-up question" if _ui.chat()["turns"] else "Ask a question about these documents",
+        _question_placeholder(budget),
         key="question",
         submit_mode="disable",  # no new question while one runs; the Stop button ends it
         disabled=not budget.fits,
     )
-    if question and question.strip():
+    if question and question.strip() and question_fits(question.strip(), documents, think, budget):
         if not server_up:
             _ui.clear_server_status()  # the user may have started it since the last check
         ask(question.strip(), documents, think)
 
 
+_ui.require_router("pages/ask.py")
 main()

@@ -37,12 +37,26 @@ def conversation_row(summary: dict) -> None:
         if row.button("Continue", key=f"continue-{cid}", icon=":material/forum:", type="primary"):
             reopen(cid)
         if row.button("Delete", key=f"delete-{cid}", icon=":material/delete:"):
-            _ui.store().delete_conversation(cid)
-            if _ui.chat()["id"] == cid:
-                _ui.new_conversation()
-            st.rerun()
+            st.session_state[f"confirm-conv-{cid}"] = True
+        if st.session_state.get(f"confirm-conv-{cid}"):
+            confirm_delete(cid)
         if opened:
             conversation_detail(cid)
+
+
+def confirm_delete(cid: int) -> None:
+    """A saved conversation is gone for good once deleted: ask first."""
+    st.warning("Delete this conversation and its answers? The documents stay in the library.")
+    row = st.container(horizontal=True)
+    if row.button("Delete for good", key=f"really-delete-{cid}", type="primary"):
+        _ui.store().delete_conversation(cid)
+        if _ui.chat()["id"] == cid:
+            _ui.new_conversation()
+        st.session_state.pop(f"confirm-conv-{cid}", None)
+        st.rerun()
+    if row.button("Keep it", key=f"keep-conv-{cid}"):
+        st.session_state.pop(f"confirm-conv-{cid}", None)
+        st.rerun()
 
 
 def conversation_detail(cid: int) -> None:
@@ -61,13 +75,10 @@ def reopen(cid: int) -> None:
     """Load a conversation into the Ask page and go there to continue it."""
     conversation = _ui.store().get_conversation(cid)
     available = [d["sha256"] for d in conversation["documents"] if d.get("available")]
-    missing = [d["name"] for d in conversation["documents"] if not d.get("available")]
     st.session_state.selected = available
     st.session_state.pop("ask-docs", None)
-    error = None
-    if missing:
-        error = "Deleted since this conversation: " + ", ".join(missing) + ". Add them again to ask about them."
-    _ui.new_conversation(conversation_id=cid, turns=conversation["turns"], error=error)
+    # Documents deleted since are named on the Ask page (pages/ask.py: deleted_documents_notice).
+    _ui.new_conversation(conversation_id=cid, turns=conversation["turns"])
     st.switch_page("pages/ask.py")
 
 
@@ -94,4 +105,5 @@ def main() -> None:
         st.caption(f"{len(conversations) - SHOWN} older conversation(s) not shown: search to find them.")
 
 
+_ui.require_router("pages/history.py")
 main()

@@ -13,6 +13,7 @@ from pages import _ui
 
 ACCEPTED = ["pdf", "docx", "epub", "html", "htm", "txt", "md"]
 PASSAGES_PER_SCREEN = 12
+SEARCH_LIMIT = 50  # lib.store.search_passages' default limit
 
 
 # --- reading uploads ----------------------------------------------------------------
@@ -24,23 +25,31 @@ def read_upload(data: bytes, name: str, password: str | None = None) -> tuple[st
     if _ui.has_document(sha):
         return "duplicate", f"{name}: already in the library (same content as “{_ui.document_name(sha)}”)."
     shown = view.escape_markdown(name)  # status labels are Markdown; a file name is not trusted
-    with st.status(f"Reading {shown}…", expanded=True) as box:  # open: the progress bar is inside
+    slot = st.empty()  # a locked file leaves no box behind: its password panel says it all
+    with slot.status(f"Reading {shown}…", expanded=True) as box:  # open: the progress bar is inside
         bar = st.progress(0.0, text="Starting")
         try:
             document = _ui.ingest(data, name, password=password, progress=_progress_to(bar))
             _ui.add_document(document, data, password=password)
         except (PasswordRequired, WrongPassword):
-            box.update(label=f"{shown}: password needed", state="error", expanded=False)
+            slot.empty()
             raise
         except FolioError as exc:
             box.update(label=f"{shown}: refused", state="error", expanded=False)
             bar.empty()
             return "refused", exc.message
         tokens = f"{document.tokens:,} tokens" + ("" if document.counter == "exact" else " (estimate)")
-        box.update(label=f"{shown}: {tokens}, {len(document.passages):,} passages", state="complete", expanded=False)
+        box.update(label=f"{shown}: {tokens}, {view.count_noun(len(document.passages), 'passage')}", state="complete", expanded=False)
         bar.progress(1.0, text="Done")
-    warning = f" {len(document.warnings)} warning(s)." if document.warnings else ""
-    return "added", f"{name}: added, {tokens}, {len(document.passages):,} passages.{warning}"
+    warning = f" {view.count_noun(len(document.warnings), 'warning')}." if document.warnings else ""
+    return "added", f"{name}: added, {tokens}, {view.count_noun(len(document.passages), 'passage')}.{warning}"
+
+
+def locked_message(exc: FolioError, name: str) -> str:
+    """What the password panel says: lib's words for a wrong password, the app's for a first ask."""
+    if isinstance(exc, WrongPassword):
+        return exc.message
+    return f"{name} is password-protected: type its password and press Open."
 
 
 def _progress_to(bar):
@@ -65,7 +74,9 @@ def handle_uploads(files) -> None:
         try:
             outcome, message = read_upload(data, upload.name)
         except (PasswordRequired, WrongPassword) as exc:
-            st.session_state.locked[upload.file_id] = {"name": upload.name, "data": data, "message": exc.message}
+            st.session_state.locked[upload.file_id] = {
+                "name": upload.name, "data": data, "message": locked_message(exc, upload.name), "wrong": False,
+            }
             continue
         st.session_state.upload_log.append({"outcome": outcome, "message": message})
     if new:
@@ -78,7 +89,10 @@ def unlock_panel() -> None:
     for key, item in list(st.session_state.locked.items()):
         with st.container(border=True):
             st.markdown(f":material/lock: **{view.escape_markdown(item['name'])}**")
-            st.caption(view.escape_markdown(item["message"]))
+            if item.get("wrong"):
+                st.error(view.escape_markdown(item["message"]), icon=":material/key_off:")
+            else:
+                st.caption(view.escape_markdown(item["message"]))
             with st.form(f"unlock-{key}", border=False):
                 password = st.text_input("Password", type="password", key=f"pw-{key}")
                 row = st.container(horizontal=True)
@@ -95,10 +109,10 @@ def _try_password(key: str, item: dict, password: str) -> None:
     try:
         outcome, message = read_upload(item["data"], item["name"], password=password or None)
     except (PasswordRequired, WrongPassword) as exc:
-        item["message"] = exc.message
+        # Shown once, in the file's own panel (rerun: the panel was drawn before this check).
+        item.update(message=locked_message(exc, item["name"]), wrong=bool(password))
         st.session_state.locked[key] = item
-        st.error(view.escape_markdown(exc.message))
-        return
+        st.rerun()
     del st.session_state.locked[key]
     st.session_state.upload_log.append({"outcome": outcome, "message": message})
     st.rerun()
@@ -111,7 +125,7 @@ def upload_log() -> None:
         return
     with st.expander(f"This session's uploads ({len(log)})", expanded=True, icon=":material/upload_file:"):
         for entry in reversed(log[-30:]):
-            text = view.escape_markdown(entry["message"])
+            text = view.message_markdown(entry["message"])
             if entry["outcome"] == "added":
                 st.success(text, icon=":material/check_circle:")
             elif entry["outcome"] == "duplicate":
@@ -131,7 +145,7 @@ def library_table(docs: list) -> None:
         {
             "Document": d["name"],
             "Format": d["format"].upper(),
-            "Pages": d["pages"],
+            "Pages": f"{d['pages']:,}" if d["pages"] else "–",  # Markdown, DOCX: no pages (not "None")
             "Tokens": d["tokens"],
             "Count": d["counter"],
             "Passages": d["passages"],
@@ -145,8 +159,9 @@ def library_table(docs: list) -> None:
         hide_index=True,
         column_config={
             "Tokens": st.column_config.NumberColumn(format="localized", help="Qwen3 tokens of the whole document"),
+            "Passages": st.column_config.NumberColumn(format="localized"),
             "Count": st.column_config.TextColumn(help="exact: Qwen3's own tokenizer; estimate: an upper bound"),
-            "Pages": st.column_config.NumberColumn(format="%d"),
+            "Pages": st.column_config.TextColumn(help="Pages of PDFs (and of DOCX/EPUB when they say)", alignment="right"),
         },
     )
     total = sum(d["tokens"] for d in docs)
@@ -161,7 +176,7 @@ def document_panel(doc: dict) -> None:
             doc["format"].upper(),
             f"{doc['pages']} pages" if doc["pages"] else "",
             f"{doc['tokens']:,} tokens" + ("" if doc["counter"] == "exact" else " (estimate)"),
-            f"{doc['passages']:,} passages",
+            view.count_noun(doc["passages"], "passage"),
             f"sha256 {sha[:12]}…",
         ]
     )
@@ -222,7 +237,7 @@ def passage_card(passage, highlight: tuple[int, int] | None = None, document_nam
     """A passage: ID, place and heading above, its exact text below."""
     where = view.join_nonempty(
         [
-            f"`{passage.id}`",
+            view.inline_code(passage.id),
             view.escape_markdown(document_name),
             passage.pages_text,
             view.escape_markdown(passage.heading) if passage.heading else "",
@@ -248,7 +263,10 @@ def passage_search(sha: str | None) -> None:
     if not query.strip():
         return
     hits = _ui.search_passages(query, sha)
-    st.caption(f"{len(hits)} passage(s) found" + (" (first 50 shown)" if len(hits) >= 50 else ""))
+    if len(hits) >= SEARCH_LIMIT:  # the store returns at most this many: there may be more
+        st.caption(f"The first {len(hits)} matching passages are shown; add words to narrow the search.")
+    else:
+        st.caption(f"{len(hits)} passage(s) found")
     for hit in hits:
         hit_card(hit, with_document=sha is None)
 
@@ -261,7 +279,7 @@ def hit_card(hit, with_document: bool) -> None:
         pages = f"pp. {first}-{hit.page_end}" if hit.page_end and hit.page_end != hit.page else f"p. {first}"
     where = view.join_nonempty(
         [
-            f"`{hit.passage_id}`",
+            view.inline_code(hit.passage_id),
             view.escape_markdown(hit.document) if with_document else "",
             pages,
             view.escape_markdown(hit.heading) if hit.heading else "",
@@ -314,4 +332,5 @@ def main() -> None:
         document_panel(names[chosen])
 
 
+_ui.require_router("pages/library.py")
 main()

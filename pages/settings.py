@@ -90,7 +90,7 @@ def check_panel() -> None:
     try:
         report = _ui.diagnosis()
     except FolioError as exc:  # e.g. an unknown backend name
-        st.error(view.escape_markdown(exc.message), icon=":material/error:")
+        st.error(view.message_markdown(exc.message), icon=":material/error:")
         st.markdown(_ui.start_hint(s))
         return
     _ui.render_diagnosis(report)
@@ -106,7 +106,7 @@ def pull_panel() -> None:
         return
     st.subheader("Get the model")
     st.markdown(
-        f"`{view.escape_markdown(s.model)}` is not installed. Folio's 128k model is built from the "
+        f"{view.inline_code(s.model)} is not installed. Folio's 128k model is built from the "
         "Modelfile (below); a model from Ollama's library can be pulled here."
     )
     name = st.text_input("Model to pull", value=s.model, key="pull-name")
@@ -115,7 +115,7 @@ def pull_panel() -> None:
         try:
             result = _ui.pull_model(name.strip(), bar)
         except FolioError as exc:
-            st.error(view.escape_markdown(exc.message))
+            st.error(view.message_markdown(exc.message))
             return
         bar.progress(1.0, text=result)
         _ui.clear_server_status()
@@ -127,21 +127,32 @@ def modelfile_help() -> None:
     """How to build the 131,072-token Qwen3-14B from the Modelfile."""
     st.subheader("The 128k model")
     s = _ui.settings()
+    name = _name_for_the_128k_model(s)
     st.markdown(
         "Stock `qwen3:14b` holds 40,960 tokens. Folio's `Modelfile` builds Qwen3-14B from a GGUF with "
         "YaRN rope scaling to 131,072 tokens. In the Folio folder:"
     )
     st.code(
-        f"ollama create {s.model} -f Modelfile\n"
-        f"ollama show {s.model}        # context length 131072\n"
+        f"ollama create {name} -f Modelfile\n"
+        f"ollama show {name}        # context length 131072\n"
         "# 128k costs KV memory: start Ollama with\n"
         "OLLAMA_KV_CACHE_TYPE=q8_0 OLLAMA_FLASH_ATTENTION=1 OLLAMA_NUM_PARALLEL=1 ollama serve",
         language="bash",
     )
+    if name != s.model:
+        st.markdown(f"Then set **Model** above (or `FOLIO_MODEL`) to {view.inline_code(name)}.")
     text = _ui.modelfile_text()
     if text:
         with st.expander("Modelfile", icon=":material/description:"):
             st.code(text, language="dockerfile")
+
+
+def _name_for_the_128k_model(s) -> str:
+    """The configured name, unless that is a model holding less (e.g. stock qwen3:14b): never shadow it."""
+    from lib.config import DEFAULT_MODEL
+
+    trained = _ui.server_status().get("trained_context")
+    return DEFAULT_MODEL if trained and trained < 131072 else s.model
 
 
 def main() -> None:
@@ -159,4 +170,5 @@ def main() -> None:
     modelfile_help()
 
 
+_ui.require_router("pages/settings.py")
 main()

@@ -36,6 +36,8 @@ HTML_HIDDEN = "HIDDEN-XBRL-HEADER"
 GB18030_TEXT = "第一回 灵根育孕源流出\n\n诗曰：混沌未分天地乱，茫茫渺渺无人见。\n\n盖闻天地之数，有十二万九千六百岁为一元。\n"
 UTF16_TEXT = "Grüße aus Köln — naïve café.\n\nSecond paragraph: ½ price.\n"
 BOMB_UNCOMPRESSED = 1 << 30
+RUNNING_HEADERS = ("SMITH v. JONES", "Opinion of the Court")
+RUNNING_SENTENCE = ("Under the lease the lessee", "pays for every repair of the roof.")
 
 
 # ---- PDF -----------------------------------------------------------------------------------
@@ -88,6 +90,40 @@ def multi_page_pdf(pages: int = 12) -> bytes:
     for number in range(1, pages + 1):
         page = doc.new_page()
         _write_paragraphs(page, [f"This is page {number} of {pages}.", f"Filler sentence number {number}."])
+    return _pdf_bytes(doc)
+
+
+@functools.cache
+def running_headers_pdf(pages: int = 6) -> bytes:
+    """A judgment-like PDF: each page opens with "N SMITH v. JONES" and "Opinion of the Court"
+    (RUNNING_HEADERS) and ends with its page number; page 1's last sentence runs on to page 2
+    (RUNNING_SENTENCE). Page 1 has the case name without a page number, as a title."""
+    doc = pymupdf.open()
+    for number in range(1, pages + 1):
+        page = doc.new_page()
+        if number > 1:
+            page.insert_text((200, 40), f"{number} {RUNNING_HEADERS[0]}", fontsize=10, fontname="helv")
+            page.insert_text((230, 60), RUNNING_HEADERS[1], fontsize=10, fontname="helv")
+        else:
+            page.insert_text((200, 40), RUNNING_HEADERS[0], fontsize=10, fontname="helv")
+        body = [f"Paragraph {number} of the opinion states a holding. It is complete."]
+        body.append(RUNNING_SENTENCE[0] if number == 1 else f"Point {number} is made here and ends.")
+        if number == 2:
+            body[0] = RUNNING_SENTENCE[1] + " " + body[0]
+        _write_paragraphs(page, body, top=120)
+        page.insert_text((300, 770), str(number), fontsize=10, fontname="helv")
+    return _pdf_bytes(doc)
+
+
+@functools.cache
+def article_headed_pdf() -> bytes:
+    """Five pages that each open with an article heading ("Article 3", "Article 5", ...) whose
+    numbers do not follow the pages: headings, not running headers."""
+    doc = pymupdf.open()
+    for number in range(1, 6):
+        page = doc.new_page()
+        page.insert_text((72, 60), f"Article {2 * number + 1}", fontsize=12, fontname="hebo")
+        _write_paragraphs(page, [f"The rule of article {2 * number + 1} applies to every party."], top=120)
     return _pdf_bytes(doc)
 
 

@@ -23,6 +23,7 @@ from fake_ollama import FakeOllama, cite_first_passage
 from lib.budget import compute_budget
 from lib.config import load_settings
 from lib.exports import read_footnotes
+from lib.ingest import ingest_bytes
 from lib.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -168,6 +169,8 @@ def test_library_reads_many_files_refuses_one_and_keeps_all_after_restart(server
     assert set(rows["Format"]) == {"PDF", "DOCX", "HTML"}
     assert (rows["Tokens"] > 0).all() and (rows["Passages"] > 0).all()
     assert set(rows["Count"]) <= {"exact", "estimate"}
+    pages = dict(zip(rows["Document"], rows["Pages"]))
+    assert pages["judgment.pdf"].isdigit() and pages["page.html"] == "–", pages  # never "None"
 
     st.cache_resource.clear()  # a restart: a new process has no cached store
     again = start_app()
@@ -183,9 +186,12 @@ def test_encrypted_pdf_asks_for_its_password_in_place(server_down):
     upload(at, ("sealed.pdf", data), ("open.pdf", fixtures.english_pdf()))
     assert_no_exception(at)
     assert "open.pdf" in unescape(" ".join(values(at, "success")))  # the other file is not held up
+    assert "password-protected" in unescape(all_text(at)) and "--password" not in unescape(all_text(at))
     password_field(at).set_value("not-it")
     submit(at, "Open")
-    assert "sealed.pdf" in unescape(" ".join(values(at, "error")))
+    errors = [unescape(e) for e in values(at, "error")]
+    assert len(errors) == 1 and "sealed.pdf" in errors[0], errors  # said once, in the file's panel
+    assert not [b for b in at.get("status") if "password" in b.label]  # no stray reading box
     assert len(library_rows(at)) == 1
     password_field(at).set_value(fixtures.PASSWORD)
     submit(at, "Open")
@@ -393,6 +399,106 @@ def test_script_and_javascript_links_stay_inert(fake):
     assert "<script>alert('model')</script>" in shown, "model output is shown literally"
 
 
+def test_a_password_protected_page_image_asks_for_the_password_in_a_later_session(fake):
+    at = start_app()
+    data = fixtures.encrypted_pdf()
+    upload(at, ("sealed.pdf", data))
+    password_field(at).set_value(fixtures.PASSWORD)
+    submit(at, "Open")
+    at.button(key=f"ask-{_sha(data)}").click()
+    at.run()
+    ask(at, "What does it say?")
+    assert at.get("image"), "this session knows the password: the page is shown"
+    cid = at.session_state["chat"]["id"]
+
+    st.cache_data.clear()  # page images are cached by password; a new session starts without one
+    later = goto(start_app(), "history")  # a new browser session: passwords are not kept
+    later.button(key=f"open-{cid}").click()
+    later.run()
+    assert not later.get("image")
+    assert "password-protected" in unescape(" ".join(values(later, "caption")))
+    field = [t for t in later.text_input if t.label == "Password of this PDF"][0]
+    field.set_value("wrong")
+    submit(later, "Show the page")
+    assert "did not open" in " ".join(values(later, "error")) and not later.get("image")
+    [t for t in later.text_input if t.label == "Password of this PDF"][0].set_value(fixtures.PASSWORD)
+    submit(later, "Show the page")
+    assert_no_exception(later)
+    assert later.get("image"), "with the password, the cited page is shown"
+
+
+def test_a_refusal_says_what_would_make_it_fit(fake, monkeypatch):
+    data = fixtures.english_pdf()
+    document = ingest_bytes(data, "judgment.pdf")
+    plain = compute_budget([document], load_settings(), think=False, context=131072)
+    monkeypatch.setenv("FOLIO_CONTEXT", str(131072 - plain.left + 100))  # fits, but not with Thinking
+    at = start_app()
+    add_and_open_ask(at, "judgment.pdf", data)
+    assert not values(at, "error")
+    at.toggle(key="think-toggle").set_value(True)
+    at.run()
+    assert "over by" in unescape(" ".join(values(at, "error")))
+    assert "fits with Thinking off" in unescape(" ".join(values(at, "info")))
+    assert "do not fit" in at.chat_input(key="question").proto.placeholder
+
+    monkeypatch.setenv("FOLIO_CONTEXT", str(plain.system + plain.reserved + 50))
+    st.cache_data.clear()
+    small = start_app()
+    add_and_open_ask(small, "judgment.pdf", data)
+    hint = unescape(" ".join(values(small, "info")))
+    assert "“judgment.pdf” alone needs" in hint and "never cuts" in hint
+
+
+def test_a_question_too_long_for_the_room_left_is_refused_and_kept_to_copy(fake, monkeypatch):
+    data = fixtures.english_pdf()
+    document = ingest_bytes(data, "judgment.pdf")
+    plain = compute_budget([document], load_settings(), think=False, context=131072)
+    monkeypatch.setenv("FOLIO_CONTEXT", str(131072 - plain.left + 100))  # 100 tokens left for a question
+    at = start_app()
+    add_and_open_ask(at, "judgment.pdf", data)
+    question = "Please compare this clause with the minutes: " + "the committee approved the budget " * 60
+    ask(at, question)
+    assert_no_exception(at)
+    assert not fake.chat_bodies, "nothing is sent"
+    refusal = unescape(" ".join(values(at, "error")))
+    assert "The question is too long by" in refusal and "Deselect documents" not in refusal
+    assert question.strip() in values(at, "code"), "the question is kept, to copy"
+
+
+def test_a_follow_up_after_a_warm_first_question_does_not_claim_the_cache_was_lost(fake):
+    at = start_app()
+    add_and_open_ask(at, "judgment.pdf", fixtures.english_pdf())
+    ask(at, "First question?")
+    [b for b in at.button if b.label == "New conversation"][0].click()
+    at.run()
+    ask(at, "First question?")  # the server still holds these documents from the first conversation
+    assert fake.last_cached > 0
+    ask(at, "And a follow-up?")
+    assert_no_exception(at)
+    captions = " ".join(values(at, "caption"))
+    assert "not reused" not in captions, captions
+
+
+def test_a_document_deleted_in_another_tab_is_named_and_the_answers_stay(fake):
+    at = start_app()
+    data = fixtures.english_pdf()
+    add_and_open_ask(at, "judgment.pdf", data)
+    ask(at, "Who decided?")
+    other = start_app()  # a second browser tab: its own session, the same library
+    upload(other, ("page.html", fixtures.html_page()))  # stays in the library
+    other.selectbox(key="library-open").set_value(_sha(data))
+    other.run()
+    other.button(key=f"del-{_sha(data)}").click()
+    other.run()
+    other.button(key=f"really-{_sha(data)}").click()
+    other.run()
+    at.run()
+    assert_no_exception(at)
+    assert "No longer in the library" in unescape(" ".join(values(at, "warning")))
+    assert at.multiselect(key="ask-docs").value == []  # the deleted document is no longer chosen
+    assert "Who decided?" in unescape(" ".join(values(at, "markdown")))  # the conversation is still shown
+
+
 # --- History and export ---------------------------------------------------------------
 
 
@@ -426,6 +532,12 @@ def test_history_lists_searches_reopens_and_exports(fake, downloads):
     history = pd.read_csv(io.BytesIO(downloads["folio-history.csv"]), encoding="utf-8-sig")
     assert len(history) == 1 and "Who decided the case?" in history.to_csv()
 
+    at.button(key=f"delete-{cid}").click()
+    at.run()
+    assert "Delete this conversation" in " ".join(values(at, "warning"))
+    at.button(key=f"keep-conv-{cid}").click()
+    at.run()
+    assert Store(load_settings().data_dir).list_conversations(), "one click does not delete a saved answer"
     at.button(key=f"continue-{cid}").click()
     at.run()
     assert [t.value for t in at.title] == ["Ask"]
@@ -452,6 +564,9 @@ def test_settings_check_panel_reports_the_server_and_the_context(fake):
     submit(at, "Apply")
     text = unescape(all_text(at))
     assert "40,960" in text and "131,072" in text
+    assert any("`qwen3:14b`" in w for w in values(at, "warning")), values(at, "warning")  # no "qwen3\\:14b"
+    create = " ".join(values(at, "code"))
+    assert "ollama create qwen3-128k:14b" in create and "ollama create qwen3:14b" not in create
     goto(at, "ask")  # the budget follows the smaller, real context
     assert at.session_state["overrides"] == {"model": "qwen3:14b"}
 

@@ -7,6 +7,7 @@ The run also refreshes the screenshots in docs/screenshots/ that the README show
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -109,19 +110,25 @@ def servers(tmp_path):
 
 
 @pytest.fixture
-def page(servers):
+def blank_tab(servers):
+    """A browser tab that has not opened the app yet."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
         tab = context.new_page()
         tab.set_default_timeout(ANSWER_S * 1000)
         expect.set_options(timeout=ANSWER_S * 1000)  # expect() polls; this is only its deadline
-        tab.goto(servers)
         try:
             yield tab
         finally:
             context.close()
             browser.close()
+
+
+@pytest.fixture
+def page(blank_tab, servers):
+    blank_tab.goto(servers)
+    return blank_tab
 
 
 def _shot(page: Page, name: str) -> None:
@@ -195,3 +202,42 @@ def test_upload_ask_read_the_cited_page_stop_and_find_it_in_history(page: Page):
     expect(page.get_by_text("Ready: Folio can ask this model.")).to_be_visible()
     expect(page.get_by_test_id("stMetricValue").first).to_contain_text("0.13.0")
     _shot(page, "settings")
+
+
+HOSTILE = (
+    "Terms of the lease. See https://evil.example/login and www.evil.example, or write to me@evil.example.\n\n"
+    "<script>window.__pwned = 1</script> <img src=x onerror=\"window.__pwned = 2\"> "
+    "[click here](javascript:window.__pwned=3) <a href=\"https://evil.example\">a link</a>\n"
+)
+
+
+def test_document_text_renders_as_text_no_html_and_no_live_links(page: Page):
+    expect(page.get_by_role("heading", name="Library", exact=True)).to_be_visible()
+    page.locator("input[type=file]").set_input_files(
+        [{"name": "lease.md", "mimeType": "text/markdown", "buffer": HOSTILE.encode("utf-8")}]
+    )
+    expect(page.get_by_text("lease.md: added", exact=False)).to_be_visible()
+    shown = page.get_by_test_id("stMarkdownContainer").filter(has_text="Terms of the lease")
+    expect(shown.first).to_be_visible()
+    expect(shown.first).to_contain_text("<script>window.__pwned = 1</script>")  # the characters, shown
+    expect(shown.first).to_contain_text("evil.example/login")
+    links = page.locator("[data-testid=stMarkdownContainer] a[href]").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert all(href.startswith("#") for href in links), links  # heading anchors only: no URL became a link
+    assert not page.locator("[data-testid=stMarkdownContainer] img, [data-testid=stMarkdownContainer] script").count()
+    assert page.evaluate("() => window.__pwned") is None
+
+
+def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(blank_tab: Page, servers):
+    # The first request this server sees is a bookmark of /settings (or a tab the browser restores).
+    blank_tab.goto(servers + "/settings")
+    expect(blank_tab.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
+    expect(blank_tab.get_by_text("Ready: Folio can ask this model.")).to_be_visible()
+    nav = blank_tab.get_by_test_id("stSidebarNav").get_by_role("link")
+    # The app's four pages (icon ligature, then title), not Streamlit's list of the pages/ folder.
+    expect(nav).to_have_text([re.compile(f"{title}$") for title in ("Library", "Ask", "History", "Settings")])
+    expect(blank_tab.get_by_test_id("stException")).to_have_count(0)
+    _go(blank_tab, "Ask")
+    expect(blank_tab.get_by_text("Add documents on the Library page first", exact=False)).to_be_visible()
+    expect(blank_tab.get_by_test_id("stException")).to_have_count(0)

@@ -56,7 +56,7 @@ def test_over_budget_refusal_lists_tokens_per_document(counter):
     assert f"only {budget.available:,} are available" in message
     assert f"over by {budget.overrun:,}" in message
     assert f"big.pdf {budget.documents['big.pdf']:,}, small.pdf {budget.documents['small.pdf']:,}" in message
-    assert "Deselect documents or raise the context." in message
+    assert "To make it fit: deselect documents; or use a model that holds a larger context." in message
     assert budget.documents["big.pdf"] > 1000  # thousands separators are really exercised
     assert re.search(r"\d,\d{3}", message)
 
@@ -117,3 +117,19 @@ def test_estimate_is_labelled_and_never_below_the_exact_count(counter):
     assert rough.prompt >= exact.prompt
     over = compute_budget(documents, Settings(context=500), question="q", counter=estimate)
     assert "(estimated)" in over.refusal_message()
+
+
+def test_refusal_advice_fits_the_situation(counter):
+    """One document: split it; thinking on and over by less than its reserve: turn it off."""
+    big = long_document("big.pdf", 40)
+    settings = Settings(context=3000, answer_reserve=500, thinking_reserve=2000)
+    alone = compute_budget([big], settings, question="q", think=False, counter=counter)
+    assert not alone.fits
+    assert "split the document into parts" in alone.refusal_message()
+    assert "deselect documents" not in alone.refusal_message()
+    near = compute_budget([big], settings.replace(context=alone.prompt + 500 + 1000), question="q",
+                          think=True, counter=counter)
+    assert not near.fits and near.overrun <= 2000
+    assert "turn thinking off (frees 2,000 tokens)" in near.refusal_message()
+    assert compute_budget([big], settings.replace(context=alone.prompt + 500 + 1000), question="q",
+                          think=False, counter=counter).fits

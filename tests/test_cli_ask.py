@@ -165,3 +165,13 @@ def test_doctor_with_the_server_down_exits_3():
     done = run_cli("doctor", "--host", f"http://127.0.0.1:{closed_port()}")
     assert done.returncode == 3
     assert "Traceback" not in done.stderr
+
+
+def test_citation_line_names_every_page_of_a_passage_that_runs_over_a_page_break():
+    from lib.citations import Citation
+    from lib.cli_ask import _citation_line
+
+    spanning = Citation(id="kzt-7", status="verified", quote="pays for every repair", document="lease.pdf", page=4, page_end=5)
+    assert "lease.pdf pp. 4-5:" in _citation_line(spanning)
+    labelled = Citation(id="kzt-2", status="verified", quote="scope", document="thesis.pdf", page=3, page_end=3, page_label="iii")
+    assert "thesis.pdf p. iii:" in _citation_line(labelled)

@@ -252,3 +252,11 @@ def test_real_answer_shape_round_trips_through_store_and_exports(tmp_path):
     assert notes[1].startswith("lease.pdf, p. 1") and notes[2].startswith("lease.pdf, p. 2")
     row = pd.read_csv(io.BytesIO(history_csv([saved])), encoding="utf-8-sig").iloc[0]
     assert (row["citations"], row["verified"], row["model"]) == (2, 1, "qwen3-128k:14b")
+
+
+def test_a_page_range_under_printed_labels_ends_with_a_printed_label():
+    from lib.exports import page_text
+
+    assert page_text({"page": 7, "page_end": 8, "page_label": "vii"}) == "pp. vii-viii"
+    assert page_text({"page": 2, "page_end": 3, "page_label": None}) == "pp. 2-3"
+    assert page_text({"page": None, "page_label": None}) == ""

@@ -221,3 +221,81 @@ def test_double_spaced_lines_are_joined_into_their_paragraphs():
     assert [extract_pdf.join_lines(item[4]) for item in merged] == [
         " ".join(f"words of line {n}" for n in range(first, first + 4)) for first in (1, 5, 9)
     ]
+
+
+def test_running_headers_and_page_numbers_are_left_out_with_a_warning():
+    result = extract(fixtures.running_headers_pdf(), "judgment.pdf", settings=Settings())
+    texts = [block.text for block in result.blocks]
+    assert not any(fixtures.RUNNING_HEADERS[1] in text for text in texts)
+    assert not any(text.strip().isdigit() for text in texts)  # lone page numbers
+    assert [text for text in texts if fixtures.RUNNING_HEADERS[0] in text] == [fixtures.RUNNING_HEADERS[0]]  # the title stays
+    assert any("running headers" in w and fixtures.RUNNING_HEADERS[0] in w and "pages 1-6" in w for w in result.warnings)
+
+
+def test_a_sentence_running_over_a_page_break_is_not_cut_by_the_header():
+    from lib.citations import verify_citations
+    from lib.ingest import ingest_bytes
+
+    document = ingest_bytes(fixtures.running_headers_pdf(), "judgment.pdf")
+    quote = " ".join(fixtures.RUNNING_SENTENCE)
+    passage = next(p for p in document.passages if fixtures.RUNNING_SENTENCE[0] in p.text)
+    assert fixtures.RUNNING_SENTENCE[1] in passage.text and (passage.page, passage.page_end) == (1, 2)
+    assert "".join(p.text for p in document.passages) == document.text
+    citations = verify_citations(f'It says "{quote}" [{passage.id}].', [document])
+    assert [c.status for c in citations] == ["verified"]
+
+
+def test_headings_atop_pages_whose_numbers_do_not_follow_the_pages_are_kept():
+    result = extract(fixtures.article_headed_pdf(), "statute.pdf", settings=Settings())
+    assert [b.text for b in result.blocks if b.text.startswith("Article")] == [f"Article {2 * n + 1}" for n in range(1, 6)]
+    assert not any("running headers" in w for w in result.warnings)
+
+
+def test_lines_that_repeat_unchanged_at_the_top_of_a_few_pages_only_are_kept():
+    result = extract(fixtures.multi_page_pdf(), "many.pdf", settings=Settings())
+    assert sum("This is page" in b.text for b in result.blocks) == 12
+    assert not any("running headers" in w for w in result.warnings)
+
+
+MAP_SCRAPS = "4, Ais\na} 三<< wa Fe 8s =\n‘ 二2 gz ~\nc = a Sy nol £o§ 4 也 S 8 a |二 才"
+"""What Tesseract (eng+chi_sim) really returned for a map page of a Supreme Court opinion."""
+
+
+def test_ocr_scraps_read_off_a_map_are_left_out_with_a_warning(monkeypatch):
+    monkeypatch.setattr(ocr, "ocr_page_text", lambda *a, **k: [(30.0, 30.0, 300.0, 100.0, MAP_SCRAPS, 0, 0)])
+    monkeypatch.setattr(ocr, "ocr_languages", lambda wanted: "eng+chi_sim")
+    result = extract(_mixed_pdf(), "opinion.pdf", settings=Settings())
+    assert fixtures.ENGLISH_PHRASE in text_of(result)
+    assert "Ais" not in text_of(result) and not any(b.page == 4 for b in result.blocks)
+    assert any("page 4" in w and "no readable text" in w for w in result.warnings)
+    with pytest.raises(NoTextFound):  # a document that is only such a picture has no text
+        extract(fixtures.image_only_pdf(), "map.pdf", settings=Settings())
+
+
+def test_readable_share_tells_ocr_text_from_scraps():
+    assert ocr.readable_share(MAP_SCRAPS) < ocr.MIN_READABLE_SHARE
+    for text in (fixtures.ENGLISH_PHRASE, fixtures.CHINESE_SENTENCE, fixtures.UTF16_TEXT, "الحياة تأتي من أين؟",
+                 "Case: 21-1298 Document: 42 Page: 1 Date Filed: 08/31/2022", "§ 41st CONGRESS, 3d Session. No. 25, MESSAGE"):
+        assert ocr.readable_share(text) > 0.8, text
+
+
+def test_a_running_line_is_told_by_how_its_number_moves_with_the_pages():
+    counts_up = extract_pdf._counts_up
+    assert counts_up([(2, 2), (4, 4), (6, 6), (8, 1), (10, 3)])  # page numbers; a new part starts again
+    assert counts_up([(2, 2020), (3, 2020), (4, 2020)])  # a year in every header
+    assert counts_up([(n, n - 16 + (6 if n > 30 else 0)) for n in range(18, 60, 2)])  # blank pages left out of the PDF
+    assert not counts_up([(5, 7), (9, 8), (12, 9), (20, 10)])  # article headings atop some pages
+    assert not counts_up([(3, 1), (3, 2), (4, 3)])  # twice on one page: content
+
+
+def test_a_long_page_list_in_a_warning_is_summarised():
+    assert extract_pdf._pages([1, 2, 3, 5]) == "pages 1-3, 5"
+    assert extract_pdf._pages(list(range(1, 40, 2))) == "20 pages from 1 to 39"
+
+
+def test_only_short_blocks_between_the_page_edge_and_the_body_can_be_running_lines():
+    body = Block(text="A long paragraph of the body. " * 6, page=1)
+    placed = [(Block(text="7 SMITH v. JONES", page=1), 30.0), (body, 60.0), (Block(text="It is so ordered.", page=1), 120.0),
+              (Block(text="Signed in chambers.", page=1), 700.0), (body, 720.0), (Block(text="7", page=1), 770.0)]
+    keys = [key for _i, key, _v in extract_pdf._edge_lines(placed, 792.0)]
+    assert keys == ["#smith v. jones", "#"]

@@ -116,6 +116,17 @@ def test_cjk_sentence_ends_with_closing_quotes(counter):
         assert p.text.endswith(("！」", "。")), p.text[-10:]
 
 
+def test_full_width_full_stop_ends_a_chinese_sentence(counter):
+    # Many Chinese e-texts (the classical novels among them) end sentences with "．", not "。".
+    sentence = "作者自云：因曾历过一番梦幻之后，故将真事隐去，而借通灵之说，撰此石头记一书也．"
+    body = sentence * 40
+    _text, passages = check_invariants(Extraction("text", [Block(body)]), counter)
+    assert len(passages) > 2
+    assert all(p.text.endswith("．") for p in passages), [p.text[-5:] for p in passages]
+    decimal = "价格为３．５元．"
+    assert sentence_ends(decimal, 0, len(decimal)) == []
+
+
 def test_cjk_comma_after_closing_quote_is_not_a_sentence_end():
     text = "「好！」，他说。然后走了。"
     assert sentence_ends(text, 0, len(text)) == [text.index("然")]
@@ -365,6 +376,28 @@ def test_fixture_page_labels_reach_passages(counter):
     extraction = extract(fixtures.labelled_pdf(), "labelled.pdf")
     _text, passages = check_invariants(extraction, counter)
     assert [p.page_label for p in passages] == list(fixtures.PAGE_LABELS)
+
+
+def test_a_page_range_under_printed_labels_ends_with_a_printed_label(counter):
+    labels = ["i", "ii", "iii", "1", "2", "3"]
+    extraction = Extraction(
+        "pdf",
+        [Block("Preface text that the page break cuts", page=2), Block("and carries on here.", page=3),
+         Block("Body text on a page that runs", page=4), Block("over to the next.", page=5)],
+        pages=6, page_labels=labels,
+    )
+    _text, passages = check_invariants(extraction, counter)
+    assert [p.pages_text for p in passages] == ["pp. ii-iii", "pp. 1-2"]
+
+
+def test_page_range_text_counts_on_from_the_printed_label():
+    from lib.documents import page_range_text
+
+    assert page_range_text(7, 8, "vii") == "pp. vii-viii"
+    assert page_range_text(9, 10, "XIX") == "pp. XIX-XX"
+    assert page_range_text(12, 13, "A-9") == "pp. A-9-A-10"
+    assert page_range_text(1, 2, "Cover") == "pp. Cover ff."
+    assert page_range_text(4, 5) == "pp. 4-5" and page_range_text(4, 4, "iv") == "p. iv"
 
 
 def test_chinese_fixture_sentences_are_not_broken(counter):

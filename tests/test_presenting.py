@@ -23,7 +23,7 @@ class Cite:
 
 def _unescape(markdown: str) -> str:
     """What a CommonMark renderer shows for backslash-escaped text (no-break spaces as spaces)."""
-    return re.sub(r"\\(.)", r"\1", markdown).replace("  \n", "\n").replace("\u00a0", " ")
+    return re.sub(r"\\(.)", r"\1", markdown).replace("  \n", "\n").replace("\u00a0", " ").replace(view.WORD_JOINER, "")
 
 
 @pytest.mark.parametrize(
@@ -147,14 +147,105 @@ def test_prompt_check_warns_only_when_counts_differ():
 
 def test_cache_line_from_cached_tokens_or_timing():
     assert "900 of 1,000" in view.cache_line(900, 1000, None, None)
-    assert "reused" in view.cache_line(None, 1000, 0.2, 10.0)
-    assert "not reused" in view.cache_line(None, 1000, 9.0, 10.0)
-    assert "first question" in view.cache_line(None, 1000, 9.0, None)
+    slow = 10.0 / 100_000  # a full read: 100k tokens in 10 s
+    assert "reused" in view.cache_line(None, 100_000, 0.2, slow, follow_up=True)
+    assert "not reused" in view.cache_line(None, 100_000, 9.0, slow, follow_up=True)
+    assert "first question" in view.cache_line(None, 100_000, 9.0, None)
+
+
+def test_cache_line_believes_a_fast_read_even_on_a_first_question():
+    # The same documents were asked in an earlier conversation: the server still holds them.
+    line = view.cache_line(None, 74_360, 0.0062, None)
+    assert line.startswith("Cache: reused") and "74,360" in line
+    # ... and a follow-up to that fast first question is not "not reused" just for being slower.
+    follow = view.cache_line(None, 74_395, 0.0202, 0.0062 / 74_360, follow_up=True)
+    assert follow.startswith("Cache: reused"), follow
+
+
+def test_cache_line_claims_nothing_timing_cannot_show():
+    # A small prompt: a full read and a cached one take about as long.
+    line = view.cache_line(None, 1_440, 0.5, 0.02 / 1_400, follow_up=True)
+    assert "not reused" not in line and "1,440" in line
+    assert view.cache_line(0, 5000, None, None, follow_up=True) == "Cache: nothing reused."
+
+
+def test_escape_markdown_stops_autolinks_of_urls_and_emails():
+    text = "See http://evil.example/x, https://a.b, www.evil.example and write to me.you@evil.example."
+    escaped = view.escape_markdown(text)
+    # What GFM's autolink-literal pass sees once escapes are read (mdast-util-gfm-autolink-literal):
+    seen = re.sub(r"\\(.)", r"\1", escaped)
+    assert not re.search(r"(?i)(https?://|www(?=\.))", seen), seen
+    assert not re.search(r"[-.\w+]+@[-\w]+(?:\.[-\w]+)+", seen), seen
+    assert _unescape(escaped) == text  # the reader still sees every character
+
+
+def test_inline_code_and_lib_messages_show_names_literally():
+    assert view.inline_code("qwen3:14b") == "`qwen3:14b`"  # no backslash shows inside code
+    assert view.inline_code("a`b") == "``a`b``"
+    assert view.inline_code("`x") == "`` `x ``"
+    assert view.inline_code("") == ""
+    message = view.message_markdown("Start it with `ollama serve` (or set OLLAMA_HOST) <b>")
+    assert "`ollama serve`" in message and "\\(or set OLLAMA\\_HOST\\)" in message and "\\<b\\>" in message
+
+
+@dataclass
+class RoomBudget:
+    """What refusal_hints reads of a lib.budget.Budget."""
+
+    documents: dict
+    available: int
+    history: int = 0
+
+    @property
+    def overrun(self) -> int:
+        return max(0, sum(self.documents.values()) - self.available)
+
+    @property
+    def fits(self) -> bool:
+        return self.overrun == 0
+
+
+def test_refusal_hints_say_what_would_make_it_fit():
+    thinking = RoomBudget({"dobbs.pdf": 120_282}, available=118_406)
+    plain = RoomBudget({"dobbs.pdf": 120_282}, available=126_598)
+    hints = view.refusal_hints(thinking, plain)
+    assert hints == ["It fits with Thinking off: thinking reserves extra room for the model's reasoning."]
+    huge = view.refusal_hints(RoomBudget({"ira.pdf": 216_724, "note.md": 500}, available=126_592))
+    assert len(huge) == 1 and "“ira.pdf” alone needs 216,724 tokens" in huge[0] and "126,592" in huge[0]
+    follow = view.refusal_hints(RoomBudget({"a.pdf": 1000}, available=900, history=300))
+    assert "new conversation" in follow[0]
 
 
 def test_small_formatters():
     assert view.format_seconds(None) == "–"
     assert view.format_seconds(0.42) == "0.4 s"
+    assert view.format_seconds(0.0202) == "0.02 s"
     assert view.format_seconds(125) == "2 min 05 s"
     assert view.speed_line(100, 4.0) == "Answer: 100 tokens at 25.0 tokens/s."
     assert view.join_nonempty(["a", "", "b"]) == "a · b"
+
+
+@dataclass
+class QuestionBudget:
+    question: int
+    left: int
+    history: int = 0
+
+    @property
+    def overrun(self) -> int:
+        return max(0, -self.left)
+
+
+def test_question_too_long_names_the_question_and_its_room():
+    before = QuestionBudget(question=3, left=6_260, history=40)
+    asked = QuestionBudget(question=7_507, left=-1_244, history=40)
+    line = view.question_too_long(asked, before)
+    assert line.startswith("The question is too long by 1,244 tokens: it takes 7,507 tokens")
+    assert "leave 6,263 for it" in line and "new conversation" in line
+    assert "new conversation" not in view.question_too_long(QuestionBudget(900, -100), QuestionBudget(3, 797))
+
+
+def test_count_noun_says_one_passage_and_many_passages():
+    assert view.count_noun(1, "passage") == "1 passage"
+    assert view.count_noun(1204, "passage") == "1,204 passages"
+    assert view.count_noun(0, "warning") == "0 warnings"
