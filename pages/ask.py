@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from lib import presenting as view
+from lib import turns
 from lib.errors import FolioError
-from pages import _ui
+from pages import _answers, _asking, _documents, _exports, _resources, _server, _state
 
 POLL_S = 0.25  # how often the elapsed time refreshes while the model reads (and Stop is noticed)
 DRAIN_S = 3.0  # how long a stopped answer waits for lib to hand back what arrived, verified
@@ -33,7 +34,7 @@ def choose_documents(docs: list[dict]) -> list[str]:
 
     def changed() -> None:
         st.session_state.selected = list(st.session_state["ask-docs"])
-        _ui.new_conversation(keep_selection=True)
+        _state.new_conversation(keep_selection=True)
 
     st.multiselect(
         "Documents to read",
@@ -51,7 +52,7 @@ def choose_documents(docs: list[dict]) -> list[str]:
 def deleted_documents_notice(library: dict) -> None:
     """Documents this conversation read that are no longer in the library (deleted in another tab)."""
     gone = {}
-    for turn in _ui.chat()["turns"]:
+    for turn in _state.chat()["turns"]:
         for sha, name in zip(turn.get("shas", []), turn.get("documents", [])):
             if sha not in library:
                 gone[sha] = name
@@ -98,7 +99,7 @@ def budget_panel(budget, without_thinking=None) -> None:
 def question_fits(question: str, documents: list, think: bool, without_question) -> bool:
     """A question too long for the room the documents leave is refused here, and kept to copy."""
     try:
-        budget = _ui.budget(documents, think=think, history=_ui.chat()["turns"], question=question)
+        budget = _asking.budget(documents, think=think, history=_state.chat()["turns"], question=question)
     except FolioError:
         return True  # lib says what is wrong when it is asked
     if budget.fits:
@@ -112,13 +113,13 @@ def question_fits(question: str, documents: list, think: bool, without_question)
 def _question_placeholder(budget) -> str:
     if not budget.fits:
         return "These documents do not fit in the context: see above"
-    return "Ask a follow-up question" if _ui.chat()["turns"] else "Ask a question about these documents"
+    return "Ask a follow-up question" if _state.chat()["turns"] else "Ask a question about these documents"
 
 
 def _without_thinking(documents: list):
     """The budget of the same question with Thinking off (to say whether that would fit)."""
     try:
-        return _ui.budget(documents, think=False, history=_ui.chat()["turns"])
+        return _asking.budget(documents, think=False, history=_state.chat()["turns"])
     except FolioError:
         return None
 
@@ -128,10 +129,10 @@ def _without_thinking(documents: list):
 
 def ask(question: str, documents: list, think: bool) -> None:
     """Stream one answer, then save it; a Stop keeps what arrived."""
-    history = list(_ui.chat()["turns"])
-    job = _ui.start_job(question, think, documents)
+    history = list(_state.chat()["turns"])
+    job = _asking.start_job(question, think, documents)
     with st.chat_message("user", avatar=":material/person:"):
-        _ui.safe_markdown(question)
+        _answers.safe_markdown(question)
     with st.chat_message("assistant", avatar=":material/menu_book:"):
         status = st.status("Sending the documents to the model…", expanded=False)
         st.button("Stop", icon=":material/stop_circle:", key="stop-answer", help="Stop the answer and keep what arrived")
@@ -160,14 +161,14 @@ def stream_answer(job, question, think, history, status, thinking_slot, answer_s
         if final is None:
             cancel.set()
             final = _drain(events, job["pending"], time.monotonic() + DRAIN_S)
-        _ui.finish_job(job, final)
+        turns.finish_job(job, final)
 
 
 def _produce(events: queue.Queue, cancel: threading.Event, job: dict, question, think, history) -> None:
     """Worker: push lib's events (or the error that stopped them) onto the queue."""
     try:
-        for event in _ui.ask_stream(job["documents"], question, job["settings"], think=think, history=history,
-                                    cancel=cancel):
+        for event in _asking.ask_stream(job["documents"], question, job["settings"], think=think, history=history,
+                                        cancel=cancel):
             events.put(event)
     except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
         events.put(exc)
@@ -234,16 +235,16 @@ def _drain(events: queue.Queue, pending: dict, deadline: float):
 
 def conversation() -> None:
     """The turns so far, then the whole conversation as a download."""
-    current = _ui.chat()
+    current = _state.chat()
     for index, turn in enumerate(current["turns"]):
-        _ui.render_turn(turn, key=f"turn-{index}")
+        _answers.render_turn(turn, key=f"turn-{index}")
     if current["id"] is not None and len(current["turns"]) > 1:
         try:
-            saved = _ui.store().get_conversation(current["id"])
+            saved = _resources.store().get_conversation(current["id"])
         except FolioError:
             return  # deleted in another tab: the turns above are still shown
         st.caption("The whole conversation:")
-        _ui.conversation_exports(saved, key="ask-conversation")
+        _exports.conversation_exports(saved, key="ask-conversation")
 
 
 # --- page ---------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def conversation() -> None:
 
 def main() -> None:
     st.title("Ask")
-    docs = _ui.list_documents()
+    docs = _documents.list_documents()
     if not docs:
         st.info("Add documents on the **Library** page first.", icon=":material/info:")
         st.page_link("pages/library.py", label="Go to the Library", icon=":material/library_books:")
@@ -263,12 +264,12 @@ def main() -> None:
         selected = choose_documents(docs)
     with top[1]:
         st.write("")
-        if st.button("New conversation", icon=":material/add_comment:", disabled=not _ui.chat()["turns"]):
-            _ui.new_conversation(keep_selection=True)
+        if st.button("New conversation", icon=":material/add_comment:", disabled=not _state.chat()["turns"]):
+            _state.new_conversation(keep_selection=True)
             st.rerun()
     think = st.toggle(
         "Thinking",
-        value=st.session_state.get("think-toggle", _ui.settings().think),
+        value=st.session_state.get("think-toggle", _resources.settings().think),
         key="think-toggle",
         help="The model reasons before answering: slower, often better on hard questions. "
         "Reserves more room for the answer.",
@@ -278,16 +279,16 @@ def main() -> None:
         conversation()  # a conversation whose documents were deleted meanwhile stays readable
         return
     try:
-        documents = _ui.load_documents(selected)
-        budget = _ui.budget(documents, think=think, history=_ui.chat()["turns"])
+        documents = _documents.load_documents(selected)
+        budget = _asking.budget(documents, think=think, history=_state.chat()["turns"])
     except FolioError as exc:  # e.g. a document deleted in another tab a moment ago
         st.error(view.escape_markdown(exc.message), icon=":material/error:")
         return
     budget_panel(budget, _without_thinking(documents) if think and not budget.fits else None)
-    server_up = _ui.need_server_notice()
-    _ui.wait_for_stopped_answer(DRAIN_S + 2)
+    server_up = _server.need_server_notice()
+    _asking.wait_for_stopped_answer(DRAIN_S + 2)
     conversation()
-    _ui.error_notice()
+    _asking.error_notice()
     question = st.chat_input(
         _question_placeholder(budget),
         key="question",
@@ -296,9 +297,9 @@ def main() -> None:
     )
     if question and question.strip() and question_fits(question.strip(), documents, think, budget):
         if not server_up:
-            _ui.clear_server_status()  # the user may have started it since the last check
+            _server.clear_server_status()  # the user may have started it since the last check
         ask(question.strip(), documents, think)
 
 
-_ui.require_router("pages/ask.py")
+_state.require_router("pages/ask.py")
 main()

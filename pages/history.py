@@ -6,7 +6,7 @@ import streamlit as st
 
 from lib import presenting as view
 from lib.errors import FolioError
-from pages import _ui
+from pages import _answers, _exports, _resources, _state
 
 SHOWN = 50
 
@@ -49,9 +49,9 @@ def confirm_delete(cid: int) -> None:
     st.warning("Delete this conversation and its answers? The documents stay in the library.")
     row = st.container(horizontal=True)
     if row.button("Delete for good", key=f"really-delete-{cid}", type="primary"):
-        _ui.store().delete_conversation(cid)
-        if _ui.chat()["id"] == cid:
-            _ui.new_conversation()
+        _resources.store().delete_conversation(cid)
+        if _state.chat()["id"] == cid:
+            _state.new_conversation()
         st.session_state.pop(f"confirm-conv-{cid}", None)
         st.rerun()
     if row.button("Keep it", key=f"keep-conv-{cid}"):
@@ -62,23 +62,23 @@ def confirm_delete(cid: int) -> None:
 def conversation_detail(cid: int) -> None:
     """The whole conversation, with exports of it and of each answer."""
     try:
-        conversation = _ui.store().get_conversation(cid)
+        conversation = _resources.store().get_conversation(cid)
     except FolioError as exc:
         st.error(view.escape_markdown(exc.message))
         return
-    _ui.conversation_exports(conversation, key=f"conv-{cid}")
+    _exports.conversation_exports(conversation, key=f"conv-{cid}")
     for index, turn in enumerate(conversation["turns"]):
-        _ui.render_turn(turn, key=f"h{cid}-{index}")
+        _answers.render_turn(turn, key=f"h{cid}-{index}")
 
 
 def reopen(cid: int) -> None:
     """Load a conversation into the Ask page and go there to continue it."""
-    conversation = _ui.store().get_conversation(cid)
+    conversation = _resources.store().get_conversation(cid)
     available = [d["sha256"] for d in conversation["documents"] if d.get("available")]
     st.session_state.selected = available
     st.session_state.pop("ask-docs", None)
     # Documents deleted since are named on the Ask page (pages/ask.py: deleted_documents_notice).
-    _ui.new_conversation(conversation_id=cid, turns=conversation["turns"])
+    _state.new_conversation(conversation_id=cid, turns=conversation["turns"])
     st.switch_page("pages/ask.py")
 
 
@@ -88,7 +88,7 @@ def main() -> None:
         "Search questions and answers", key="history-q", type="search", placeholder="e.g. limitation period"
     )
     try:
-        conversations = _ui.store().list_conversations(query.strip())
+        conversations = _resources.store().list_conversations(query.strip())
     except FolioError as exc:
         st.error(view.escape_markdown(exc.message))
         return
@@ -98,12 +98,12 @@ def main() -> None:
     top = st.columns([3, 1])
     top[0].caption(f"{len(conversations)} conversation(s)" + (f" matching “{view.escape_markdown(query)}”" if query else ""))
     with top[1]:
-        _ui.history_csv_button(conversations)
+        _exports.history_csv_button(conversations)
     for summary in conversations[:SHOWN]:
         conversation_row(summary)
     if len(conversations) > SHOWN:
         st.caption(f"{len(conversations) - SHOWN} older conversation(s) not shown: search to find them.")
 
 
-_ui.require_router("pages/history.py")
+_state.require_router("pages/history.py")
 main()

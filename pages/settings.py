@@ -7,14 +7,14 @@ import streamlit as st
 from lib import presenting as view
 from lib.config import ENV_NAMES, load_settings
 from lib.errors import FolioError
-from pages import _ui
+from pages import _model_setup, _resources, _server, _state
 
 FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive", "think")
 
 
 def settings_form() -> None:
     """The server and model settings; defaults come from the environment."""
-    s = _ui.settings()
+    s = _resources.settings()
     base = _defaults()
     with st.form("settings"):
         cols = st.columns(2)
@@ -73,35 +73,35 @@ def _env_help(field: str) -> str:
 
 
 def _after_change(message: str) -> None:
-    _ui.clear_server_status()
-    _ui.clear_diagnosis()
+    _server.clear_server_status()
+    _model_setup.clear_diagnosis()
     st.session_state["settings-message"] = message
     st.rerun()
 
 
 def check_panel() -> None:
     """What the server says: version, model, context, capabilities, memory, loaded now."""
-    s = _ui.settings()
+    s = _resources.settings()
     head = st.columns([4, 1])
     head[0].subheader("Check the server")
     if head[1].button("Check again", icon=":material/refresh:"):
-        _ui.clear_server_status()
-        _ui.clear_diagnosis()
+        _server.clear_server_status()
+        _model_setup.clear_diagnosis()
     try:
-        report = _ui.diagnosis()
+        report = _model_setup.diagnosis()
     except FolioError as exc:  # e.g. an unknown backend name
         st.error(view.message_markdown(exc.message), icon=":material/error:")
-        st.markdown(_ui.start_hint(s))
+        st.markdown(_server.start_hint(s))
         return
-    _ui.render_diagnosis(report)
+    _model_setup.render_diagnosis(report)
 
 
 def pull_panel() -> None:
     """Download a missing model from Ollama's library, with a progress bar."""
-    s = _ui.settings()
+    s = _resources.settings()
     if s.backend != "ollama":
         return
-    status = _ui.server_status()
+    status = _server.server_status()
     if not status["reachable"] or status.get("model_present"):
         return
     st.subheader("Get the model")
@@ -113,20 +113,20 @@ def pull_panel() -> None:
     if st.button("Pull", icon=":material/download:", type="primary"):
         bar = st.progress(0.0, text="Starting")
         try:
-            result = _ui.pull_model(name.strip(), bar)
+            result = _model_setup.pull_model(name.strip(), bar)
         except FolioError as exc:
             st.error(view.message_markdown(exc.message))
             return
         bar.progress(1.0, text=result)
-        _ui.clear_server_status()
-        _ui.clear_diagnosis()
+        _server.clear_server_status()
+        _model_setup.clear_diagnosis()
         st.success(f"Pulled {view.escape_markdown(name)}.")
 
 
 def modelfile_help() -> None:
     """How to build the 131,072-token Qwen3-14B from the Modelfile."""
     st.subheader("The 128k model")
-    s = _ui.settings()
+    s = _resources.settings()
     name = _name_for_the_128k_model(s)
     st.markdown(
         "Stock `qwen3:14b` holds 40,960 tokens. Folio's `Modelfile` builds Qwen3-14B from a GGUF with "
@@ -141,7 +141,7 @@ def modelfile_help() -> None:
     )
     if name != s.model:
         st.markdown(f"Then set **Model** above (or `FOLIO_MODEL`) to {view.inline_code(name)}.")
-    text = _ui.modelfile_text()
+    text = _model_setup.modelfile_text()
     if text:
         with st.expander("Modelfile", icon=":material/description:"):
             st.code(text, language="dockerfile")
@@ -151,7 +151,7 @@ def _name_for_the_128k_model(s) -> str:
     """The configured name, unless that is a model holding less (e.g. stock qwen3:14b): never shadow it."""
     from lib.config import DEFAULT_MODEL
 
-    trained = _ui.server_status().get("trained_context")
+    trained = _server.server_status().get("trained_context")
     return DEFAULT_MODEL if trained and trained < 131072 else s.model
 
 
@@ -170,5 +170,5 @@ def main() -> None:
     modelfile_help()
 
 
-_ui.require_router("pages/settings.py")
+_state.require_router("pages/settings.py")
 main()

@@ -614,3 +614,16 @@ def test_the_uploader_takes_its_limit_from_folio_max_file_mb(server_down, monkey
     monkeypatch.setenv("FOLIO_MAX_FILE_MB", "7")
     at = start_app()
     assert at.file_uploader[0].proto.max_upload_size_mb == 7
+
+
+def test_helper_modules_in_pages_never_take_a_real_pages_url():
+    # Before any session routes, Streamlit serves a deep link from every pages/*.py, naming each
+    # by its file without the leading "_": a helper "_library.py" would collide with library.py
+    # ("Multiple Pages specified with URL pathname") and break deep links on a fresh server.
+    from streamlit.source_util import page_icon_and_name
+
+    pages_dir = Path(APP).parent / "pages"
+    real = {page_icon_and_name(p)[1] for p in pages_dir.glob("*.py") if not p.name.startswith("_")}
+    helpers = {p.name: page_icon_and_name(p)[1] for p in pages_dir.glob("_*.py")}
+    assert real == {"library", "ask", "history", "settings"}
+    assert helpers and not {name for name, url in helpers.items() if url in real}

@@ -1,0 +1,165 @@
+"""Turn records: the plain, JSON-safe dict one question and its answer are kept as.
+
+The Ask page gathers a *job* (new_job: the conversation, the pending answer, the store,
+the settings) while Streamlit calls are still allowed; finishing it runs in a `finally`,
+also after Stop ended the script, so everything here works on plain objects only.
+A turn holds lib's Answer.to_json() (minus the budget) plus what a page shows:
+citations with their document's sha and format, page text, the question's context.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+
+from .config import Settings
+from .errors import FolioError
+
+PUBLIC_SETTINGS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "think", "keep_alive")
+STOPPED_REASON = "Stopped by you; the part that arrived is kept."
+
+
+def now_iso() -> str:
+    return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+def new_pending(question: str, think: bool, documents: list, prompt_tokens: int) -> dict:
+    """The answer being streamed: what arrived so far and what finishing it needs."""
+    return {
+        "question": question,
+        "think": think,
+        "answer": "",
+        "thinking": "",
+        "phase": "",
+        "started": now_iso(),
+        "shas": [d.sha256 for d in documents],
+        "names": [d.name for d in documents],
+        "formats": {d.sha256: d.format for d in documents},
+        "prompt_tokens": prompt_tokens,
+        "done": threading.Event(),
+    }
+
+
+def new_job(conversation: dict, pending: dict, *, store, settings: Settings, documents: list) -> dict:
+    """Everything finish_job needs, as plain objects (the conversation dict is held by reference)."""
+    return {"chat": conversation, "pending": pending, "store": store, "settings": settings,
+            "documents": documents}
+
+
+def finish_job(job: dict, final) -> None:
+    """Turn what the stream ended with into a saved turn (or an error to show).
+
+    Runs in a `finally`, also after Stop ended the script: no Streamlit calls and no
+    session state here, only the plain objects gathered by start_job.
+    """
+    try:
+        _finish(job, final)
+    finally:
+        job["chat"]["pending"] = None
+        job["pending"]["done"].set()
+
+
+def _finish(job: dict, final) -> None:
+    conversation, pending = job["chat"], job["pending"]
+    if isinstance(final, Exception):
+        conversation["error"] = (
+            final.message if isinstance(final, FolioError)
+            else f"Unexpected problem while answering ({type(final).__name__}: {final})."
+        )
+        if not (pending["answer"] or pending["thinking"]):
+            return
+        final = None
+    answer = getattr(final, "answer", None)
+    turn = turn_from_answer(answer, pending) if answer is not None else interrupted_turn(pending, job["documents"])
+    save_turn(job, with_context(turn, pending, job["settings"]))
+
+
+def turn_from_answer(answer, pending: dict) -> dict:
+    """A plain, JSON-safe turn from lib's Answer plus what the page knows."""
+    record = dict(answer.to_json())
+    record["citations"] = [citation_record(c, pending) for c in answer.citations]
+    record["interrupted"] = bool(answer.interrupted)
+    record["reason"] = answer.interrupt_reason
+    record["no_answer"] = bool(answer.no_answer)
+    record.pop("budget", None)  # recomputable; keeps saved turns small
+    return record
+
+
+def citation_record(citation, pending: dict) -> dict:
+    """A citation (object or dict) with its document's sha and format, passage and page text."""
+    data = citation.to_json() if hasattr(citation, "to_json") else dict(citation)
+    sha = getattr(citation, "sha256", None) or data.get("sha256")
+    data["sha"] = sha
+    data["format"] = pending["formats"].get(sha) if sha else None
+    data["passage_text"] = data.get("passage") or getattr(citation, "passage", "")
+    if data.get("page_label") or data.get("page"):
+        first = data.get("page_label") or data.get("page")
+        end = data.get("page_end")
+        data["page_text"] = f"pp. {first}-{end}" if end and end != data.get("page") else f"p. {first}"
+    return data
+
+
+def interrupted_turn(pending: dict, documents: list) -> dict:
+    """A turn from the text that arrived before a stop, its citations checked."""
+    from .citations import check_answer
+
+    try:
+        report = check_answer(pending["answer"], documents)
+        citations = report.citations
+        warnings = report.warnings if pending["answer"] else []
+    except Exception:  # noqa: BLE001 - keep the text even if checking fails
+        citations, warnings = [], []
+    return {
+        "answer": pending["answer"],
+        "thinking": pending["thinking"],
+        "citations": [citation_record(c, pending) for c in citations],
+        "warnings": [w for w in warnings if "cites no passage" not in w],
+        "calls": [],
+        "interrupted": True,
+        "reason": STOPPED_REASON,
+        "no_answer": False,
+    }
+
+
+def with_context(record: dict, pending: dict, s: Settings) -> dict:
+    """Add the question, documents, time and model to `record` (in place; returned)."""
+    record.update(
+        question=pending["question"],
+        think=pending["think"],
+        documents=pending["names"],
+        shas=pending["shas"],
+        asked_at=pending["started"],
+        model=s.model,
+        backend=s.backend,
+    )
+    return record
+
+
+def save_turn(job: dict, turn: dict) -> None:
+    """Keep the turn in the conversation and in the store (a new conversation on the first)."""
+    conversation, library, s = job["chat"], job["store"], job["settings"]
+    turn["follow_up"] = bool(conversation["turns"])
+    turn["slowest_s_per_token"] = slowest_read(conversation["turns"])
+    conversation["turns"].append(turn)
+    try:
+        if conversation["id"] is None:
+            conversation["id"] = library.create_conversation(turn["shas"], turn["question"][:120], public_settings(s))
+        turn["id"] = library.add_turn(conversation["id"], turn["question"], turn, public_settings(s))
+    except FolioError as exc:
+        conversation["error"] = f"The answer is shown but could not be saved: {exc.message}"
+
+
+def slowest_read(turns: list[dict]) -> float | None:
+    """Seconds per prompt token of the slowest earlier read (a full one) in this conversation."""
+    rates = [
+        call["prompt_eval_s"] / call["server_prompt_tokens"]
+        for turn in turns
+        for call in turn.get("calls") or []
+        if call.get("prompt_eval_s") and call.get("server_prompt_tokens")
+    ]
+    return max(rates, default=None)
+
+
+def public_settings(s: Settings) -> dict:
+    """The settings a saved conversation records (no data folder, no limits)."""
+    return {k: getattr(s, k) for k in PUBLIC_SETTINGS}

@@ -1,0 +1,153 @@
+"""How a turn is shown: question, reasoning, answer with numbered citations, their cards, statistics.
+
+Everything that decides *what* to show lives in lib/presenting.py (pure, tested); this
+module only decides *how* Streamlit shows it. Model output and document text always go
+through presenting.escape_markdown: never unsafe_allow_html.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import presenting as view
+from pages._exports import answer_exports
+from pages._page_images import page_image
+
+
+def safe_markdown(text: str, **kwargs) -> None:
+    """Untrusted text (documents, model output) shown literally."""
+    st.markdown(view.escape_markdown(text), **kwargs)
+
+
+def status_badge(status: str) -> None:
+    st.badge(
+        view.STATUS_LABELS.get(status, status or "unknown"),
+        icon=view.STATUS_ICONS.get(status),
+        color=view.STATUS_COLORS.get(status, "gray"),
+        help=view.STATUS_HELP.get(status),
+    )
+
+
+def render_answer_text(turn: dict) -> list:
+    """The answer with numbered, status-coloured markers; returns the markers."""
+    citations = [_CitationView(c) for c in turn.get("citations", [])]
+    text, markers = view.mark_citations(turn.get("answer", ""), citations)
+    if text.strip():
+        st.markdown(text)
+    elif not turn.get("interrupted"):
+        st.caption("(empty answer)")
+    return markers
+
+
+class _CitationView:
+    """Attribute access over a stored citation dict (what presenting.mark_citations reads)."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.passage_id = data.get("id", "")
+        self.status = data.get("status", "")
+
+
+def render_turn(turn: dict, key: str, *, exports: bool = True) -> None:
+    """One question and its answer: reasoning, answer, citations, statistics, exports."""
+    with st.chat_message("user", avatar=":material/person:"):
+        safe_markdown(turn.get("question", ""))
+    with st.chat_message("assistant", avatar=":material/menu_book:"):
+        if turn.get("thinking"):
+            with st.expander("Reasoning", icon=":material/psychology:"):
+                safe_markdown(turn["thinking"])
+        markers = render_answer_text(turn)
+        answer_flags(turn)
+        citation_list(markers, key)
+        stats_panel(turn)
+        if exports:
+            answer_exports(turn, key)
+
+
+def answer_flags(turn: dict) -> None:
+    """Interrupted, no answer in the documents, no citations, other warnings."""
+    if turn.get("interrupted"):
+        reason = turn.get("reason") or turn.get("interrupt_reason") or "The answer was stopped."
+        st.warning("Interrupted: " + view.escape_markdown(reason), icon=":material/stop_circle:")
+    if turn.get("no_answer"):
+        st.info("The selected documents do not answer this question.", icon=":material/search_off:")
+    for warning in turn.get("warnings", []):
+        if warning.startswith("Interrupted:"):
+            continue  # said above
+        st.warning(view.escape_markdown(warning), icon=":material/warning:")
+
+
+def citation_list(markers: list, key: str) -> None:
+    """Each numbered citation opens to its document, page, passage and badge."""
+    if not markers:
+        return
+    counts = {}
+    for marker in markers:
+        status = getattr(marker.citation, "status", "invalid")
+        counts[status] = counts.get(status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    st.caption(f"Sources: {len(markers)} citation(s): {summary}.")
+    for marker in markers:
+        citation_card(marker, key)
+
+
+def citation_card(marker, key: str) -> None:
+    """One citation: label with document and page; inside the passage and the page image."""
+    data = getattr(marker.citation, "data", None) or {
+        "id": getattr(marker.citation, "passage_id", ""),
+        "status": "invalid",
+    }
+    status = data.get("status", "invalid")
+    place = view.join_nonempty([data.get("document", ""), _page_text(data)])
+    # Expander labels render Markdown links: the document name is escaped like any text.
+    label = f"\\[{marker.number}\\] {view.escape_markdown(place or data.get('id', ''))} · {status}"
+    with st.expander(label, icon=view.STATUS_ICONS.get(status)):
+        has_page = data.get("format") == "pdf" and data.get("sha") and data.get("page") and status != "invalid"
+        text_side, page_side = st.columns([5, 4]) if has_page else (st.container(), None)
+        with text_side:
+            status_badge(status)
+            st.caption(view.join_nonempty([f"passage {view.inline_code(data.get('id', ''))}", view.escape_markdown(place)]))
+            if data.get("quote"):
+                st.markdown("Quoted: “" + view.escape_markdown(data["quote"]) + "”")
+            if status == "invalid":
+                st.caption("No passage with this ID exists in the documents that were asked.")
+            elif data.get("reason"):
+                st.caption(view.escape_markdown(data["reason"]))
+            text = data.get("passage_text")
+            if text and status != "invalid":
+                span = data.get("span") or (view.find_span(text, data.get("quote") or "") or (None, None))
+                with st.container(border=True):
+                    st.markdown(view.highlight(text, *span))
+        if page_side is not None:
+            with page_side:
+                page_image(data, key=f"{key}-{marker.number}")
+
+
+def _page_text(data: dict) -> str:
+    if data.get("page_text"):
+        return data["page_text"]
+    return f"p. {data['page']}" if data.get("page") else ""
+
+
+def stats_panel(turn: dict) -> None:
+    """After the answer: prompt sent vs read, first token, speed, cache reuse."""
+    calls = turn.get("calls") or []
+    if not calls:
+        return
+    call = calls[-1]
+    sent, read = call.get("prompt_tokens"), call.get("server_prompt_tokens")
+    line, _ = view.prompt_check(sent, read)
+    differs = any("did not read what Folio sent" in w for w in turn.get("warnings", []))
+    parts = [
+        line,
+        f"First token after {view.format_seconds(call.get('first_token_s'))}.",
+        view.speed_line(call.get("eval_count"), call.get("eval_s")),
+        view.cache_line(call.get("cached_tokens"), read, call.get("prompt_eval_s"), turn.get("slowest_s_per_token"),
+                        follow_up=bool(turn.get("follow_up") or turn.get("previous_prompt_eval_s"))),
+        f"Context {call['num_ctx']:,}, system block pinned ({call.get('num_keep', 0):,} tokens)." if call.get("num_ctx") else "",
+    ]
+    text = view.join_nonempty(parts, sep="  \n")
+    if differs:
+        st.warning(text, icon=":material/report:")
+    else:
+        st.caption(text)

@@ -1,0 +1,61 @@
+"""Session state of the web app: its defaults, the conversation, and routing deep links.
+
+Plain data only: the chat dict is read by reference while an answer streams.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import streamlit as st
+
+# Session state, initialised once per browser session (plain data only).
+DEFAULT_STATE: dict[str, Any] = {
+    "selected": [],  # sha256 of the documents chosen on the Ask page
+    # The conversation on the Ask page, one plain dict held by reference while an answer
+    # streams (a Stop ends the script, and session state cannot be touched after that):
+    # id (store id or None), turns (dicts, see lib/turns.py), error (str), pending (dict).
+    "chat": {"id": None, "turns": [], "error": None, "pending": None},
+    "overrides": {},  # Settings fields changed on the Settings page
+    "upload_log": [],  # one line per file of the uploads of this session
+    "locked": {},  # encrypted uploads waiting for a password: key -> {name, data, message}
+    "seen_uploads": [],  # file_ids of uploads already handled
+    "uploader_key": 0,
+    "passwords": {},  # sha256 -> password of encrypted PDFs opened this session (memory only)
+}
+
+
+def init_state() -> None:
+    """Give every session-state key its default, once."""
+    for key, value in DEFAULT_STATE.items():
+        if key not in st.session_state:
+            st.session_state[key] = copy.deepcopy(value)
+
+
+def require_router(page: str) -> None:
+    """Pages run only inside app.py's router; `page` is the calling script ("pages/ask.py").
+
+    On a freshly started server, Streamlit serves a deep link (a bookmark of /ask, a tab the
+    browser restores) straight from the pages/ folder, without app.py, until some session has
+    called st.navigation: no session state, Streamlit's own page list. Go through app.py,
+    which then opens the page that was asked for.
+    """
+    if any(key not in st.session_state for key in DEFAULT_STATE):
+        st.session_state[DEEP_LINK] = page
+        st.switch_page("app.py")
+
+
+DEEP_LINK = "deep-link"  # the page a deep link asked for, opened by app.py once it routes
+
+
+def chat() -> dict:
+    """The Ask page's conversation: {'id', 'turns', 'error', 'pending'}."""
+    return st.session_state.chat
+
+
+def new_conversation(*, keep_selection: bool = True, conversation_id=None, turns=(), error=None) -> None:
+    """A fresh conversation dict (a running answer keeps writing to the old one)."""
+    st.session_state.chat = {"id": conversation_id, "turns": list(turns), "error": error, "pending": None}
+    if not keep_selection:
+        st.session_state.selected = []
