@@ -14,6 +14,7 @@ import threading
 
 from .config import Settings
 from .errors import FolioError
+from .exports import page_text
 
 PUBLIC_SETTINGS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "think", "keep_alive")
 STOPPED_REASON = "Stopped by you; the part that arrived is kept."
@@ -92,10 +93,9 @@ def citation_record(citation, pending: dict) -> dict:
     data["sha"] = sha
     data["format"] = pending["formats"].get(sha) if sha else None
     data["passage_text"] = data.get("passage") or getattr(citation, "passage", "")
-    if data.get("page_label") or data.get("page"):
-        first = data.get("page_label") or data.get("page")
-        end = data.get("page_end")
-        data["page_text"] = f"pp. {first}-{end}" if end and end != data.get("page") else f"p. {first}"
+    where = page_text(data)
+    if where:
+        data["page_text"] = where
     return data
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib import exports
 from lib import presenting as view
 from pages._exports import answer_exports
 from pages._page_images import page_image
@@ -98,7 +99,7 @@ def citation_card(marker, key: str) -> None:
         "status": "invalid",
     }
     status = data.get("status", "invalid")
-    place = view.join_nonempty([data.get("document", ""), _page_text(data)])
+    place = view.join_nonempty([data.get("document", ""), exports.page_text(data)])
     # Expander labels render Markdown links: the document name is escaped like any text.
     label = f"\\[{marker.number}\\] {view.escape_markdown(place or data.get('id', ''))} · {status}"
     with st.expander(label, icon=view.STATUS_ICONS.get(status)):
@@ -121,12 +122,6 @@ def citation_card(marker, key: str) -> None:
         if page_side is not None:
             with page_side:
                 page_image(data, key=f"{key}-{marker.number}")
-
-
-def _page_text(data: dict) -> str:
-    if data.get("page_text"):
-        return data["page_text"]
-    return f"p. {data['page']}" if data.get("page") else ""
 
 
 def stats_panel(turn: dict) -> None:

@@ -177,11 +177,6 @@ def test_every_special_token_is_neutralised(special, counter):
     assert all(i < FIRST_SPECIAL for i in counter.encode(neutralise(text)))
 
 
-def test_prompt_lists_the_same_special_tokens_as_the_tokenizer():
-    assert set(prompt.SPECIAL_TOKENS) == set(tokens.SPECIAL_TOKENS)
-    assert len(prompt.SPECIAL_TOKENS) == 26
-
-
 def test_unknown_pipe_tokens_and_folios_delimiters_are_neutralised(counter):
     text = "<|future_token|> </document> <documents> <DOCUMENT name=x>"
     cleaned = neutralise(text)

@@ -81,7 +81,7 @@ def test_a_verified_citation_keeps_its_sha_format_passage_and_page(doc):
         ({"page": 3, "page_end": 5}, "pp. 3-5"),
         ({"page": 3, "page_end": 3}, "p. 3"),  # a passage within one page
         ({"page": 3, "page_label": "xii"}, "p. xii"),  # the printed label wins
-        ({"page": 3, "page_end": 4, "page_label": "xii"}, "pp. xii-4"),
+        ({"page": 3, "page_end": 4, "page_label": "xii"}, "pp. xii-xiii"),  # counted on from the label
     ],
 )
 def test_page_text_names_the_page_or_the_range(fields, expected):
