@@ -1,7 +1,7 @@
 """Folio's web app: the frame and router. Run with `streamlit run app.py`.
 
 The pages in pages/ are thin: they read session state, call lib/, and render.
-Session state is initialised here, in one place (pages/_state.py: init_state).
+Session state is initialised here, in one place (ui/state.py: init_state).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # `streamlit run` from another folder must still find lib/
     sys.path.insert(0, str(ROOT))
 
-from pages import _server, _state  # noqa: E402
+import ui.server  # noqa: E402
+import ui.state  # noqa: E402
 
 st.set_page_config(page_title="Folio", page_icon=":material/menu_book:", layout="wide")
-_state.init_state()
+ui.state.init_state()
 
 PAGES = [
     st.Page("pages/library.py", title="Library", icon=":material/library_books:", default=True),
@@ -27,8 +28,8 @@ PAGES = [
     st.Page("pages/settings.py", title="Settings", icon=":material/tune:"),
 ]
 page = st.navigation(PAGES)
-deep_link = st.session_state.pop(_state.DEEP_LINK, None)
-if deep_link:  # a page first opened without this router (see _state.require_router)
+deep_link = st.session_state.pop(ui.state.DEEP_LINK, None)
+if deep_link:  # a page first opened without this router (see ui.state.require_router)
     st.switch_page(deep_link)
-_server.sidebar_status()
+ui.server.sidebar_status()
 page.run()

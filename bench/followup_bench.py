@@ -5,7 +5,7 @@
 
 It starts llama-cpp-python's server with SmolLM2-135M (tests/llama_engine.py), ingests a
 generated document with Folio, asks a first question and then follow-ups through
-lib.answering.ask_stream, and measures what the user waits for: seconds from asking to the
+lib.asking.answering.ask_stream, and measures what the user waits for: seconds from asking to the
 first streamed word. The server's own log says how many prompt tokens it evaluated and how
 many it reused from its cache for each question. Results: printed as a table and written to
 bench/results/followup_bench.json.
@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lib.answering import ask_stream  # noqa: E402
+from lib.asking.answering import ask_stream  # noqa: E402
 from lib.config import Settings  # noqa: E402
-from lib.ingest import ingest_bytes  # noqa: E402
-from lib.openai_client import OpenAIBackend  # noqa: E402
+from lib.reading.ingest import ingest_bytes  # noqa: E402
+from lib.servers.openai import OpenAIBackend  # noqa: E402
 from tests.llama_engine import default_threads, start_engine  # noqa: E402
 
 QUESTIONS = (

@@ -5,7 +5,7 @@
 
 Pipelines timed on the same PDF, interleaved, medians of --repeat runs:
   pymupdf    pymupdf alone: open + page.get_text() for every page (the floor)
-  folio      lib.ingest.ingest_bytes: extraction + passages + exact Qwen3 count
+  folio      lib.reading.ingest.ingest_bytes: extraction + passages + exact Qwen3 count
   langchain  PyPDFLoader(...).load() + RecursiveCharacterTextSplitter(1000, 200)
 Then 400,000 characters of Chinese counted exactly (and by the fallback estimator), and
 peak memory of each pipeline in a fresh process (ru_maxrss, and tracemalloc for Python).
@@ -37,7 +37,7 @@ HEADER = """# Ingestion benchmark
 
 `bench/ingest_bench.py` times, side by side in one run, on the 213-page Dobbs slip opinion:
 pymupdf alone (open + `page.get_text()` per page, the floor), Folio's ingestion (extraction,
-passages and exact Qwen3 count: `lib.ingest.ingest_bytes`) and the pipeline a user would
+passages and exact Qwen3 count: `lib.reading.ingest.ingest_bytes`) and the pipeline a user would
 otherwise reach for (LangChain `PyPDFLoader` + `RecursiveCharacterTextSplitter(1000, 200)`).
 Goals: Folio at most 1.5x pymupdf, faster than LangChain, 400,000 Chinese characters counted
 well under a second.
@@ -64,7 +64,7 @@ def run_pymupdf(path: Path) -> int:
 
 
 def run_folio(path: Path) -> int:
-    from lib.ingest import ingest_bytes
+    from lib.reading.ingest import ingest_bytes
 
     document = ingest_bytes(path.read_bytes(), path.name)
     return len(document.passages)
@@ -85,9 +85,9 @@ PIPELINES = {"pymupdf": run_pymupdf, "folio": run_folio, "langchain": run_langch
 
 def folio_stages(path: Path) -> dict[str, float]:
     """Where Folio's time goes: extraction, then passages with the count."""
-    from lib.extract import extract
-    from lib.passages import cut_document
-    from lib.tokens import get_counter
+    from lib.reading.extract import extract
+    from lib.reading.passages import cut_document
+    from lib.reading.tokens import get_counter
 
     data = path.read_bytes()
     start = time.perf_counter()
@@ -112,7 +112,7 @@ def warm_up(path: Path) -> dict[str, float]:
     """Imports and the tokenizer load happen once per process: time them apart."""
     loads = {}
     start = time.perf_counter()
-    from lib.tokens import get_counter
+    from lib.reading.tokens import get_counter
 
     get_counter()
     loads["tokenizer_load"] = time.perf_counter() - start
@@ -139,7 +139,7 @@ def compare(path: Path, repeat: int) -> dict[str, list[float]]:
 
 
 def chinese_counting(path: Path, repeat: int) -> dict:
-    from lib.tokens import EstimateCounter, get_counter
+    from lib.reading.tokens import EstimateCounter, get_counter
 
     text = path.read_text(encoding="utf-8")[:CHINESE_CHARS]
     counter, estimator = get_counter(), EstimateCounter()
@@ -166,7 +166,7 @@ def _vm_hwm_mb() -> float:
 def child_memory(pipeline: str, path: Path) -> dict:
     """Run one pipeline once in this (fresh) process and report its peak memory."""
     if pipeline == "folio":
-        from lib.tokens import get_counter
+        from lib.reading.tokens import get_counter
 
         get_counter()  # loaded once per process: part of the resident set, not of one file
     before = _vm_hwm_mb()

@@ -9,10 +9,16 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lib import presenting as view
-from lib import turns
+import ui.answers
+import ui.asking
+import ui.documents
+import ui.exports
+import ui.resources
+import ui.server
+import ui.state
 from lib.errors import FolioError
-from pages import _answers, _asking, _documents, _exports, _resources, _server, _state
+from lib.output import presenting as view
+from lib.output import turns
 
 POLL_S = 0.25  # how often the elapsed time refreshes while the model reads (and Stop is noticed)
 DRAIN_S = 3.0  # how long a stopped answer waits for lib to hand back what arrived, verified
@@ -34,7 +40,7 @@ def choose_documents(docs: list[dict]) -> list[str]:
 
     def changed() -> None:
         st.session_state.selected = list(st.session_state["ask-docs"])
-        _state.new_conversation(keep_selection=True)
+        ui.state.new_conversation(keep_selection=True)
 
     st.multiselect(
         "Documents to read",
@@ -52,7 +58,7 @@ def choose_documents(docs: list[dict]) -> list[str]:
 def deleted_documents_notice(library: dict) -> None:
     """Documents this conversation read that are no longer in the library (deleted in another tab)."""
     gone = {}
-    for turn in _state.chat()["turns"]:
+    for turn in ui.state.chat()["turns"]:
         for sha, name in zip(turn.get("shas", []), turn.get("documents", [])):
             if sha not in library:
                 gone[sha] = name
@@ -99,7 +105,7 @@ def budget_panel(budget, without_thinking=None) -> None:
 def question_fits(question: str, documents: list, think: bool, without_question) -> bool:
     """A question too long for the room the documents leave is refused here, and kept to copy."""
     try:
-        budget = _asking.budget(documents, think=think, history=_state.chat()["turns"], question=question)
+        budget = ui.asking.budget(documents, think=think, history=ui.state.chat()["turns"], question=question)
     except FolioError:
         return True  # lib says what is wrong when it is asked
     if budget.fits:
@@ -113,13 +119,13 @@ def question_fits(question: str, documents: list, think: bool, without_question)
 def _question_placeholder(budget) -> str:
     if not budget.fits:
         return "These documents do not fit in the context: see above"
-    return "Ask a follow-up question" if _state.chat()["turns"] else "Ask a question about these documents"
+    return "Ask a follow-up question" if ui.state.chat()["turns"] else "Ask a question about these documents"
 
 
 def _without_thinking(documents: list):
     """The budget of the same question with Thinking off (to say whether that would fit)."""
     try:
-        return _asking.budget(documents, think=False, history=_state.chat()["turns"])
+        return ui.asking.budget(documents, think=False, history=ui.state.chat()["turns"])
     except FolioError:
         return None
 
@@ -129,10 +135,10 @@ def _without_thinking(documents: list):
 
 def ask(question: str, documents: list, think: bool) -> None:
     """Stream one answer, then save it; a Stop keeps what arrived."""
-    history = list(_state.chat()["turns"])
-    job = _asking.start_job(question, think, documents)
+    history = list(ui.state.chat()["turns"])
+    job = ui.asking.start_job(question, think, documents)
     with st.chat_message("user", avatar=":material/person:"):
-        _answers.safe_markdown(question)
+        ui.answers.safe_markdown(question)
     with st.chat_message("assistant", avatar=":material/menu_book:"):
         status = st.status("Sending the documents to the model…", expanded=False)
         st.button("Stop", icon=":material/stop_circle:", key="stop-answer", help="Stop the answer and keep what arrived")
@@ -144,7 +150,7 @@ def ask(question: str, documents: list, think: bool) -> None:
 
 
 def stream_answer(job, question, think, history, status, thinking_slot, answer_slot) -> None:
-    """Run lib.answering in a worker thread; show elapsed time and text as it arrives."""
+    """Run lib.asking.answering in a worker thread; show elapsed time and text as it arrives."""
     events: queue.Queue = queue.Queue()
     cancel = threading.Event()
     worker = threading.Thread(
@@ -167,7 +173,7 @@ def stream_answer(job, question, think, history, status, thinking_slot, answer_s
 def _produce(events: queue.Queue, cancel: threading.Event, job: dict, question, think, history) -> None:
     """Worker: push lib's events (or the error that stopped them) onto the queue."""
     try:
-        for event in _asking.ask_stream(job["documents"], question, job["settings"], think=think, history=history,
+        for event in ui.asking.ask_stream(job["documents"], question, job["settings"], think=think, history=history,
                                         cancel=cancel):
             events.put(event)
     except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
@@ -235,16 +241,16 @@ def _drain(events: queue.Queue, pending: dict, deadline: float):
 
 def conversation() -> None:
     """The turns so far, then the whole conversation as a download."""
-    current = _state.chat()
+    current = ui.state.chat()
     for index, turn in enumerate(current["turns"]):
-        _answers.render_turn(turn, key=f"turn-{index}")
+        ui.answers.render_turn(turn, key=f"turn-{index}")
     if current["id"] is not None and len(current["turns"]) > 1:
         try:
-            saved = _resources.store().get_conversation(current["id"])
+            saved = ui.resources.store().get_conversation(current["id"])
         except FolioError:
             return  # deleted in another tab: the turns above are still shown
         st.caption("The whole conversation:")
-        _exports.conversation_exports(saved, key="ask-conversation")
+        ui.exports.conversation_exports(saved, key="ask-conversation")
 
 
 # --- page ---------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def conversation() -> None:
 
 def main() -> None:
     st.title("Ask")
-    docs = _documents.list_documents()
+    docs = ui.documents.list_documents()
     if not docs:
         st.info("Add documents on the **Library** page first.", icon=":material/info:")
         st.page_link("pages/library.py", label="Go to the Library", icon=":material/library_books:")
@@ -264,12 +270,12 @@ def main() -> None:
         selected = choose_documents(docs)
     with top[1]:
         st.write("")
-        if st.button("New conversation", icon=":material/add_comment:", disabled=not _state.chat()["turns"]):
-            _state.new_conversation(keep_selection=True)
+        if st.button("New conversation", icon=":material/add_comment:", disabled=not ui.state.chat()["turns"]):
+            ui.state.new_conversation(keep_selection=True)
             st.rerun()
     think = st.toggle(
         "Thinking",
-        value=st.session_state.get("think-toggle", _resources.settings().think),
+        value=st.session_state.get("think-toggle", ui.resources.settings().think),
         key="think-toggle",
         help="The model reasons before answering: slower, often better on hard questions. "
         "Reserves more room for the answer.",
@@ -279,16 +285,16 @@ def main() -> None:
         conversation()  # a conversation whose documents were deleted meanwhile stays readable
         return
     try:
-        documents = _documents.load_documents(selected)
-        budget = _asking.budget(documents, think=think, history=_state.chat()["turns"])
+        documents = ui.documents.load_documents(selected)
+        budget = ui.asking.budget(documents, think=think, history=ui.state.chat()["turns"])
     except FolioError as exc:  # e.g. a document deleted in another tab a moment ago
         st.error(view.escape_markdown(exc.message), icon=":material/error:")
         return
     budget_panel(budget, _without_thinking(documents) if think and not budget.fits else None)
-    server_up = _server.need_server_notice()
-    _asking.wait_for_stopped_answer(DRAIN_S + 2)
+    server_up = ui.server.need_server_notice()
+    ui.asking.wait_for_stopped_answer(DRAIN_S + 2)
     conversation()
-    _asking.error_notice()
+    ui.asking.error_notice()
     question = st.chat_input(
         _question_placeholder(budget),
         key="question",
@@ -297,9 +303,9 @@ def main() -> None:
     )
     if question and question.strip() and question_fits(question.strip(), documents, think, budget):
         if not server_up:
-            _server.clear_server_status()  # the user may have started it since the last check
+            ui.server.clear_server_status()  # the user may have started it since the last check
         ask(question.strip(), documents, think)
 
 
-_state.require_router("pages/ask.py")
+ui.state.require_router("pages/ask.py")
 main()

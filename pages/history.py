@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import presenting as view
+import ui.answers
+import ui.exports
+import ui.resources
+import ui.state
 from lib.errors import FolioError
-from pages import _answers, _exports, _resources, _state
+from lib.output import presenting as view
 
 SHOWN = 50
 
@@ -49,9 +52,9 @@ def confirm_delete(cid: int) -> None:
     st.warning("Delete this conversation and its answers? The documents stay in the library.")
     row = st.container(horizontal=True)
     if row.button("Delete for good", key=f"really-delete-{cid}", type="primary"):
-        _resources.store().delete_conversation(cid)
-        if _state.chat()["id"] == cid:
-            _state.new_conversation()
+        ui.resources.store().delete_conversation(cid)
+        if ui.state.chat()["id"] == cid:
+            ui.state.new_conversation()
         st.session_state.pop(f"confirm-conv-{cid}", None)
         st.rerun()
     if row.button("Keep it", key=f"keep-conv-{cid}"):
@@ -62,23 +65,23 @@ def confirm_delete(cid: int) -> None:
 def conversation_detail(cid: int) -> None:
     """The whole conversation, with exports of it and of each answer."""
     try:
-        conversation = _resources.store().get_conversation(cid)
+        conversation = ui.resources.store().get_conversation(cid)
     except FolioError as exc:
         st.error(view.escape_markdown(exc.message))
         return
-    _exports.conversation_exports(conversation, key=f"conv-{cid}")
+    ui.exports.conversation_exports(conversation, key=f"conv-{cid}")
     for index, turn in enumerate(conversation["turns"]):
-        _answers.render_turn(turn, key=f"h{cid}-{index}")
+        ui.answers.render_turn(turn, key=f"h{cid}-{index}")
 
 
 def reopen(cid: int) -> None:
     """Load a conversation into the Ask page and go there to continue it."""
-    conversation = _resources.store().get_conversation(cid)
+    conversation = ui.resources.store().get_conversation(cid)
     available = [d["sha256"] for d in conversation["documents"] if d.get("available")]
     st.session_state.selected = available
     st.session_state.pop("ask-docs", None)
     # Documents deleted since are named on the Ask page (pages/ask.py: deleted_documents_notice).
-    _state.new_conversation(conversation_id=cid, turns=conversation["turns"])
+    ui.state.new_conversation(conversation_id=cid, turns=conversation["turns"])
     st.switch_page("pages/ask.py")
 
 
@@ -88,7 +91,7 @@ def main() -> None:
         "Search questions and answers", key="history-q", type="search", placeholder="e.g. limitation period"
     )
     try:
-        conversations = _resources.store().list_conversations(query.strip())
+        conversations = ui.resources.store().list_conversations(query.strip())
     except FolioError as exc:
         st.error(view.escape_markdown(exc.message))
         return
@@ -98,12 +101,12 @@ def main() -> None:
     top = st.columns([3, 1])
     top[0].caption(f"{len(conversations)} conversation(s)" + (f" matching “{view.escape_markdown(query)}”" if query else ""))
     with top[1]:
-        _exports.history_csv_button(conversations)
+        ui.exports.history_csv_button(conversations)
     for summary in conversations[:SHOWN]:
         conversation_row(summary)
     if len(conversations) > SHOWN:
         st.caption(f"{len(conversations) - SHOWN} older conversation(s) not shown: search to find them.")
 
 
-_state.require_router("pages/history.py")
+ui.state.require_router("pages/history.py")
 main()

@@ -7,13 +7,15 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from lib import presenting as view
+import ui.documents
+import ui.resources
+import ui.state
 from lib.errors import FolioError, PasswordRequired, WrongPassword
-from pages import _documents, _resources, _state
+from lib.output import presenting as view
 
 ACCEPTED = ["pdf", "docx", "epub", "html", "htm", "txt", "md"]
 PASSAGES_PER_SCREEN = 12
-SEARCH_LIMIT = 50  # lib.store.search_passages' default limit
+SEARCH_LIMIT = 50  # lib.library.store.search_passages' default limit
 
 
 # --- reading uploads ----------------------------------------------------------------
@@ -22,15 +24,15 @@ SEARCH_LIMIT = 50  # lib.store.search_passages' default limit
 def read_upload(data: bytes, name: str, password: str | None = None) -> tuple[str, str]:
     """Ingest one file with live progress and store it: (outcome, message)."""
     sha = hashlib.sha256(data).hexdigest()
-    if _documents.has_document(sha):
-        return "duplicate", f"{name}: already in the library (same content as “{_documents.document_name(sha)}”)."
+    if ui.documents.has_document(sha):
+        return "duplicate", f"{name}: already in the library (same content as “{ui.documents.document_name(sha)}”)."
     shown = view.escape_markdown(name)  # status labels are Markdown; a file name is not trusted
     slot = st.empty()  # a locked file leaves no box behind: its password panel says it all
     with slot.status(f"Reading {shown}…", expanded=True) as box:  # open: the progress bar is inside
         bar = st.progress(0.0, text="Starting")
         try:
-            document = _documents.ingest(data, name, password=password, progress=_progress_to(bar))
-            _documents.add_document(document, data, password=password)
+            document = ui.documents.ingest(data, name, password=password, progress=_progress_to(bar))
+            ui.documents.add_document(document, data, password=password)
         except (PasswordRequired, WrongPassword):
             slot.empty()
             raise
@@ -185,7 +187,7 @@ def document_panel(doc: dict) -> None:
         st.warning(view.escape_markdown(warning), icon=":material/warning:")
     row = st.container(horizontal=True)
     if row.button("Ask about it", key=f"ask-{sha}", icon=":material/forum:", type="primary"):
-        _documents.select_documents([sha])
+        ui.documents.select_documents([sha])
         st.switch_page("pages/ask.py")
     if row.button("Delete", key=f"del-{sha}", icon=":material/delete:"):
         st.session_state[f"confirm-{sha}"] = True
@@ -206,7 +208,7 @@ def _confirm_delete(doc: dict) -> None:
     )
     row = st.container(horizontal=True)
     if row.button("Delete for good", key=f"really-{sha}", type="primary"):
-        _documents.delete_document(sha)
+        ui.documents.delete_document(sha)
         st.session_state.pop(f"confirm-{sha}", None)
         st.toast(f"Deleted {view.escape_markdown(doc['name'])}")
         st.rerun()
@@ -219,15 +221,15 @@ def passage_browser(sha: str, doc: dict) -> None:
     """Page by page for paged formats; screens of passages otherwise."""
     if doc["pages"]:
         page = st.number_input("Page", min_value=1, max_value=int(doc["pages"]), value=1, key=f"page-{sha}")
-        passages = _documents.passages_on_page(sha, int(page))
-        label = _documents.page_label(sha, int(page))
+        passages = ui.documents.passages_on_page(sha, int(page))
+        label = ui.documents.page_label(sha, int(page))
         st.caption(f"Page {page} of {doc['pages']}" + (f" (printed {view.escape_markdown(label)})" if label and label != str(page) else ""))
         if not passages:
             st.info("No text on this page.")
     else:
         screens = max(1, -(-doc["passages"] // PASSAGES_PER_SCREEN))
         screen = st.number_input("Part", min_value=1, max_value=screens, value=1, key=f"screen-{sha}")
-        passages = _documents.passages_slice(sha, (int(screen) - 1) * PASSAGES_PER_SCREEN, PASSAGES_PER_SCREEN)
+        passages = ui.documents.passages_slice(sha, (int(screen) - 1) * PASSAGES_PER_SCREEN, PASSAGES_PER_SCREEN)
         st.caption(f"Part {screen} of {screens}")
     for passage in passages:
         passage_card(passage)
@@ -262,7 +264,7 @@ def passage_search(sha: str | None) -> None:
     )
     if not query.strip():
         return
-    hits = _documents.search_passages(query, sha)
+    hits = ui.documents.search_passages(query, sha)
     if len(hits) >= SEARCH_LIMIT:  # the store returns at most this many: there may be more
         st.caption(f"The first {len(hits)} matching passages are shown; add words to narrow the search.")
     else:
@@ -304,14 +306,14 @@ def main() -> None:
         type=ACCEPTED,
         accept_multiple_files=True,
         key=f"uploader-{st.session_state.uploader_key}",
-        max_upload_size=_resources.settings().max_file_mb,  # the browser's limit is lib's (FOLIO_MAX_FILE_MB)
+        max_upload_size=ui.resources.settings().max_file_mb,  # the browser's limit is lib's (FOLIO_MAX_FILE_MB)
         help="PDF, Word (DOCX), EPUB, HTML, text and Markdown. The format is read from the file itself.",
     )
     handle_uploads(files)
     unlock_panel()
     upload_log()
 
-    docs = _documents.list_documents()
+    docs = ui.documents.list_documents()
     if not docs:
         st.info("The library is empty. Drop judgments, manuals, books or theses above.", icon=":material/info:")
         return
@@ -332,5 +334,5 @@ def main() -> None:
         document_panel(names[chosen])
 
 
-_state.require_router("pages/library.py")
+ui.state.require_router("pages/library.py")
 main()

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import presenting as view
+import ui.model_setup
+import ui.resources
+import ui.server
+import ui.state
 from lib.config import ENV_NAMES, load_settings
 from lib.errors import FolioError
-from pages import _model_setup, _resources, _server, _state
+from lib.output import presenting as view
 
 FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive", "think")
 
 
 def settings_form() -> None:
     """The server and model settings; defaults come from the environment."""
-    s = _resources.settings()
+    s = ui.resources.settings()
     base = _defaults()
     with st.form("settings"):
         cols = st.columns(2)
@@ -73,35 +76,35 @@ def _env_help(field: str) -> str:
 
 
 def _after_change(message: str) -> None:
-    _server.clear_server_status()
-    _model_setup.clear_diagnosis()
+    ui.server.clear_server_status()
+    ui.model_setup.clear_diagnosis()
     st.session_state["settings-message"] = message
     st.rerun()
 
 
 def check_panel() -> None:
     """What the server says: version, model, context, capabilities, memory, loaded now."""
-    s = _resources.settings()
+    s = ui.resources.settings()
     head = st.columns([4, 1])
     head[0].subheader("Check the server")
     if head[1].button("Check again", icon=":material/refresh:"):
-        _server.clear_server_status()
-        _model_setup.clear_diagnosis()
+        ui.server.clear_server_status()
+        ui.model_setup.clear_diagnosis()
     try:
-        report = _model_setup.diagnosis()
+        report = ui.model_setup.diagnosis()
     except FolioError as exc:  # e.g. an unknown backend name
         st.error(view.message_markdown(exc.message), icon=":material/error:")
-        st.markdown(_server.start_hint(s))
+        st.markdown(ui.server.start_hint(s))
         return
-    _model_setup.render_diagnosis(report)
+    ui.model_setup.render_diagnosis(report)
 
 
 def pull_panel() -> None:
     """Download a missing model from Ollama's library, with a progress bar."""
-    s = _resources.settings()
+    s = ui.resources.settings()
     if s.backend != "ollama":
         return
-    status = _server.server_status()
+    status = ui.server.server_status()
     if not status["reachable"] or status.get("model_present"):
         return
     st.subheader("Get the model")
@@ -113,20 +116,20 @@ def pull_panel() -> None:
     if st.button("Pull", icon=":material/download:", type="primary"):
         bar = st.progress(0.0, text="Starting")
         try:
-            result = _model_setup.pull_model(name.strip(), bar)
+            result = ui.model_setup.pull_model(name.strip(), bar)
         except FolioError as exc:
             st.error(view.message_markdown(exc.message))
             return
         bar.progress(1.0, text=result)
-        _server.clear_server_status()
-        _model_setup.clear_diagnosis()
+        ui.server.clear_server_status()
+        ui.model_setup.clear_diagnosis()
         st.success(f"Pulled {view.escape_markdown(name)}.")
 
 
 def modelfile_help() -> None:
     """How to build the 131,072-token Qwen3-14B from the Modelfile."""
     st.subheader("The 128k model")
-    s = _resources.settings()
+    s = ui.resources.settings()
     name = _name_for_the_128k_model(s)
     st.markdown(
         "Stock `qwen3:14b` holds 40,960 tokens. Folio's `Modelfile` builds Qwen3-14B from a GGUF with "
@@ -141,7 +144,7 @@ def modelfile_help() -> None:
     )
     if name != s.model:
         st.markdown(f"Then set **Model** above (or `FOLIO_MODEL`) to {view.inline_code(name)}.")
-    text = _model_setup.modelfile_text()
+    text = ui.model_setup.modelfile_text()
     if text:
         with st.expander("Modelfile", icon=":material/description:"):
             st.code(text, language="dockerfile")
@@ -151,7 +154,7 @@ def _name_for_the_128k_model(s) -> str:
     """The configured name, unless that is a model holding less (e.g. stock qwen3:14b): never shadow it."""
     from lib.config import DEFAULT_MODEL
 
-    trained = _server.server_status().get("trained_context")
+    trained = ui.server.server_status().get("trained_context")
     return DEFAULT_MODEL if trained and trained < 131072 else s.model
 
 
@@ -170,5 +173,5 @@ def main() -> None:
     modelfile_help()
 
 
-_state.require_router("pages/settings.py")
+ui.state.require_router("pages/settings.py")
 main()

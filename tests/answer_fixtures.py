@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from lib.documents import Block, Document, Extraction
-from lib.passages import build_passages, document_code
-from lib.tokens import get_counter
+from lib.reading.passages import build_passages, document_code
+from lib.reading.tokens import get_counter
 
 LEASE = [
     [

@@ -4,7 +4,7 @@ Usage in tests: `with FakeOllama() as fake:` (or `from fake_ollama import fake_o
 fixture) gives `fake.url` to put in `Settings(host=fake.url)`. It serves
 GET /, /api/version, /api/tags, /api/ps and POST /api/show, /api/chat (streamed NDJSON),
 /api/pull. It renders each chat with Qwen3's template as Ollama does and counts it with the
-real Qwen3 tokenizer (lib.tokens), so `prompt_eval_count` is what a real server would say;
+real Qwen3 tokenizer (lib.reading.tokens), so `prompt_eval_count` is what a real server would say;
 it caps num_ctx at the model's trained context (qwen3:14b 40,960, qwen3-128k:14b 131,072),
 truncates like Ollama when `truncate` is not false and answers HTTP 400 when it is false,
 keeps a prefix cache (`fake.last_cached`), and counts model (re)loads (`fake.loads`).
@@ -50,11 +50,11 @@ LOAD_NS = 2_500_000_000
 # --- tokens -------------------------------------------------------------------------------
 
 class _Tokens:
-    """Qwen3 token ids via lib.tokens; a crude stand-in only if the exact tokenizer is missing."""
+    """Qwen3 token ids via lib.reading.tokens; a crude stand-in only if the exact tokenizer is missing."""
 
     def __init__(self) -> None:
         try:
-            from lib.tokens import get_counter
+            from lib.reading.tokens import get_counter
 
             counter = get_counter("exact")
             counter.encode("probe")

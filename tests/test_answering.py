@@ -7,16 +7,17 @@ import threading
 
 import pytest
 
-from answer_fixtures import contract_zh, injection, lease, long_document
-from fake_ollama import FakeOllama
-from lib import answering
-from lib.answering import ask, ask_stream
-from lib.budget import compute_budget
-from lib.chat_types import CallStats, ServerInfo, StreamEvent
+from lib.asking import answering
+from lib.asking.answering import ask, ask_stream
+from lib.asking.budget import compute_budget
+from lib.asking.prompt import NO_ANSWER, SYSTEM_PROMPT, num_keep, render_chat, system_block
 from lib.config import Settings
 from lib.errors import BudgetExceeded, ModelNotFound, ServerCrashed, ThinkingUnsupported
-from lib.prompt import NO_ANSWER, SYSTEM_PROMPT, num_keep, render_chat, system_block
-from lib.tokens import get_counter
+from lib.reading.tokens import get_counter
+from lib.servers.protocol import CallStats, ServerInfo, StreamEvent
+
+from answer_fixtures import contract_zh, injection, lease, long_document
+from fake_ollama import FakeOllama
 
 IM_START, IM_END = 151644, 151645
 
@@ -181,7 +182,7 @@ def test_answer_cut_by_num_predict_is_reported(fake):
 
 def test_server_reading_less_than_folio_sent_is_a_warning(fake, monkeypatch):
     """A server that ignores truncate:false (too old, or a proxy) silently cut the prompt."""
-    import lib.ollama_client as client
+    import lib.servers.ollama as client
 
     original = client.build_chat_body
 

@@ -18,13 +18,14 @@ from docx import Document as DocxDocument
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from lib.asking.budget import compute_budget
+from lib.config import load_settings
+from lib.library.store import Store
+from lib.output.exports import read_footnotes
+from lib.reading.ingest import ingest_bytes
+
 import fixtures
 from fake_ollama import FakeOllama, cite_first_passage
-from lib.budget import compute_budget
-from lib.config import load_settings
-from lib.exports import read_footnotes
-from lib.ingest import ingest_bytes
-from lib.store import Store
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PDF_MIME = "application/pdf"
@@ -616,14 +617,13 @@ def test_the_uploader_takes_its_limit_from_folio_max_file_mb(server_down, monkey
     assert at.file_uploader[0].proto.max_upload_size_mb == 7
 
 
-def test_helper_modules_in_pages_never_take_a_real_pages_url():
+def test_pages_holds_only_page_scripts_so_no_helper_takes_a_pages_url():
     # Before any session routes, Streamlit serves a deep link from every pages/*.py, naming each
-    # by its file without the leading "_": a helper "_library.py" would collide with library.py
-    # ("Multiple Pages specified with URL pathname") and break deep links on a fresh server.
+    # by its file without the leading "_": a helper there would take a URL of its own (or collide
+    # with a page: "Multiple Pages specified with URL pathname"). The helpers live in ui/.
     from streamlit.source_util import page_icon_and_name
 
     pages_dir = Path(APP).parent / "pages"
-    real = {page_icon_and_name(p)[1] for p in pages_dir.glob("*.py") if not p.name.startswith("_")}
-    helpers = {p.name: page_icon_and_name(p)[1] for p in pages_dir.glob("_*.py")}
-    assert real == {"library", "ask", "history", "settings"}
-    assert helpers and not {name for name, url in helpers.items() if url in real}
+    urls = sorted(page_icon_and_name(p)[1] for p in pages_dir.glob("*.py"))
+    assert urls == ["ask", "history", "library", "settings"]
+    assert (Path(APP).parent / "ui" / "state.py").is_file()

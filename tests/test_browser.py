@@ -20,8 +20,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from lib.reading.ingest import ingest_bytes
+
 import fixtures
-from lib.ingest import ingest_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 # Not into the checkout by default: a test run must not rewrite tracked files.

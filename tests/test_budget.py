@@ -6,11 +6,12 @@ import re
 
 import pytest
 
-from answer_fixtures import contract_zh, lease, long_document
-from lib.budget import compute_budget
+from lib.asking.budget import compute_budget
+from lib.asking.prompt import build_messages, count_prompt, render_document, system_block
 from lib.config import Settings
-from lib.prompt import build_messages, count_prompt, render_document, system_block
-from lib.tokens import get_counter
+from lib.reading.tokens import get_counter
+
+from answer_fixtures import contract_zh, lease, long_document
 
 
 @pytest.fixture(scope="module")

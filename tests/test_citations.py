@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
+from lib.asking.citations import check_answer, find_quote, parse_citations, verify_citations
+from lib.asking.prompt import NO_ANSWER
+
 from answer_fixtures import contract_zh, lease
-from lib.citations import check_answer, find_quote, parse_citations, verify_citations
-from lib.prompt import NO_ANSWER
 
 
 @pytest.fixture(scope="module")

@@ -168,8 +168,8 @@ def test_doctor_with_the_server_down_exits_3():
 
 
 def test_citation_line_names_every_page_of_a_passage_that_runs_over_a_page_break():
-    from lib.citations import Citation
-    from lib.cli_ask import _citation_line
+    from lib.asking.citations import Citation
+    from lib.cli.ask import _citation_line
 
     spanning = Citation(id="kzt-7", status="verified", quote="pays for every repair", document="lease.pdf", page=4, page_end=5)
     assert "lease.pdf pp. 4-5:" in _citation_line(spanning)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.tokens import get_counter
+from lib.reading.tokens import get_counter
 from tests import fixtures
 
 ROOT = Path(__file__).resolve().parent.parent

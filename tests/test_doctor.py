@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 
-from lib.config import Settings
-from lib.doctor import diagnose, format_report
-from lib.ollama_client import OllamaBackend
-from fake_ollama import FakeModel, FakeOllama, fake_ollama  # noqa: F401 (fixture)
 from test_ollama_client import make_request
+
+from lib.config import Settings
+from lib.servers.doctor import diagnose, format_report
+from lib.servers.ollama import OllamaBackend
+
+from fake_ollama import FakeModel, FakeOllama, fake_ollama  # noqa: F401 (fixture)
 
 GIB = 2**30
 

@@ -9,7 +9,7 @@ import docx
 import pandas as pd
 from lxml import etree
 
-from lib.exports import (
+from lib.output.exports import (
     answer_docx,
     answer_markdown,
     conversation_docx,
@@ -214,15 +214,15 @@ def test_history_csv_of_nothing_has_the_header():
 
 
 def test_real_answer_shape_round_trips_through_store_and_exports(tmp_path):
-    """The dict lib.answering.Answer.to_json() gives, saved and exported (the contract)."""
+    """The dict lib.asking.answering.Answer.to_json() gives, saved and exported (the contract)."""
     import hashlib
 
-    from lib.answering import Answer
-    from lib.citations import verify_citations
+    from lib.asking.answering import Answer
+    from lib.asking.citations import verify_citations
     from lib.documents import Block, Document, Extraction
-    from lib.passages import build_passages, document_code
-    from lib.store import Store
-    from lib.tokens import get_counter
+    from lib.library.store import Store
+    from lib.reading.passages import build_passages, document_code
+    from lib.reading.tokens import get_counter
 
     pages = [["The lessee shall pay the rent on the first day of each month."], ["A deposit of two months rent."]]
     data = repr(pages).encode()
@@ -255,7 +255,7 @@ def test_real_answer_shape_round_trips_through_store_and_exports(tmp_path):
 
 
 def test_a_page_range_under_printed_labels_ends_with_a_printed_label():
-    from lib.exports import page_text
+    from lib.output.exports import page_text
 
     assert page_text({"page": 7, "page_end": 8, "page_label": "vii"}) == "pp. vii-viii"
     assert page_text({"page": 2, "page_end": 3, "page_label": None}) == "pp. 2-3"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lib import extract_pdf
 from lib.config import Settings
 from lib.errors import CorruptDocument, DocumentError
-from lib.extract import clean_text, extract
+from lib.reading import pdf as extract_pdf
+from lib.reading.extract import clean_text, extract
 from tests import fixtures
 
 
@@ -65,7 +65,7 @@ def test_a_failing_progress_callback_is_not_blamed_on_the_file():
 def test_an_unexpected_failure_while_sniffing_is_still_one_clear_line(monkeypatch):
     import zlib
 
-    from lib import extract as extract_module
+    from lib.reading import extract as extract_module
 
     def broken(data, name):
         raise zlib.error("invalid stored block lengths")

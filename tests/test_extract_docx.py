@@ -12,7 +12,7 @@ import pytest
 
 from lib.config import Settings
 from lib.errors import CorruptDocument, NoTextFound
-from lib.extract import extract
+from lib.reading.extract import extract
 from tests import fixtures
 
 
@@ -202,6 +202,6 @@ def test_automatic_list_numbers_are_written_back():
     (14, "lowerRoman", "xiv"), (1999, "upperRoman", "MCMXCIX"), (7, "decimalZero", "07"), (12, "decimal", "12"),
 ])
 def test_word_number_formats(n, fmt, expected):
-    from lib.extract_docx import format_number
+    from lib.reading.docx import format_number
 
     assert format_number(n, fmt) == expected

@@ -9,8 +9,8 @@ import pytest
 
 from lib.config import Settings
 from lib.errors import CorruptDocument
-from lib.extract import extract
-from lib.extract_markup import html_blocks
+from lib.reading.extract import extract
+from lib.reading.markup import html_blocks
 from tests import fixtures
 
 
@@ -104,8 +104,8 @@ def test_ruby_readings_are_not_mixed_into_the_text():
 
 
 def test_stdlib_parser_fallback_reads_the_same_blocks(monkeypatch):
-    from lib import extract_markup
-    from lib.extract_markup import decode_html
+    from lib.reading import markup as extract_markup
+    from lib.reading.markup import decode_html
 
     text = decode_html(fixtures.html_page()).text
     fast = [(b.kind, b.level, b.text) for b in html_blocks(text)]

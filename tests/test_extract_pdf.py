@@ -5,11 +5,12 @@ from __future__ import annotations
 import pymupdf
 import pytest
 
-from lib import extract_pdf, ocr
 from lib.config import Settings
 from lib.documents import Block
 from lib.errors import CorruptDocument, NoTextFound, PasswordRequired, WrongPassword
-from lib.extract import extract
+from lib.reading import ocr
+from lib.reading import pdf as extract_pdf
+from lib.reading.extract import extract
 from tests import fixtures
 
 
@@ -233,8 +234,8 @@ def test_running_headers_and_page_numbers_are_left_out_with_a_warning():
 
 
 def test_a_sentence_running_over_a_page_break_is_not_cut_by_the_header():
-    from lib.citations import verify_citations
-    from lib.ingest import ingest_bytes
+    from lib.asking.citations import verify_citations
+    from lib.reading.ingest import ingest_bytes
 
     document = ingest_bytes(fixtures.running_headers_pdf(), "judgment.pdf")
     quote = " ".join(fixtures.RUNNING_SENTENCE)

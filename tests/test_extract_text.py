@@ -6,8 +6,8 @@ import pytest
 
 from lib.config import Settings
 from lib.errors import NoTextFound
-from lib.extract import extract
-from lib.extract_text import decode_text, markdown_blocks, text_blocks
+from lib.reading.extract import extract
+from lib.reading.text import decode_text, markdown_blocks, text_blocks
 from tests import fixtures
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from lib.config import Settings
 from lib.errors import ArchiveBomb, ExtractionTimeout, FileTooLarge
-from lib.extract import extract
-from lib.guards import Deadline, check_archive, check_size, max_uncompressed
+from lib.reading.extract import extract
+from lib.reading.guards import Deadline, check_archive, check_size, max_uncompressed
 from tests import fixtures
 
 

@@ -7,12 +7,12 @@ import hashlib
 
 import pytest
 
-from lib import ingest as ingest_module
 from lib.config import load_settings
 from lib.errors import CorruptDocument, DocumentError, FileTooLarge, PasswordRequired, UnsupportedFormat
-from lib.ingest import ingest_bytes, ingest_paths
-from lib.passages import document_code
-from lib.tokens import get_counter
+from lib.reading import ingest as ingest_module
+from lib.reading.ingest import ingest_bytes, ingest_paths
+from lib.reading.passages import document_code
+from lib.reading.tokens import get_counter
 from tests import fixtures
 
 
@@ -51,12 +51,12 @@ def test_not_a_document_is_refused_with_its_name():
 
 
 def test_unexpected_library_error_is_translated_at_the_boundary(monkeypatch):
-    import lib.extract
+    import lib.reading.extract
 
     def explode(*args, **kwargs):
         raise KeyError("xref 12")
 
-    monkeypatch.setattr(lib.extract, "extract", explode)
+    monkeypatch.setattr(lib.reading.extract, "extract", explode)
     with pytest.raises(CorruptDocument) as caught:
         ingest_bytes(b"%PDF-1.7", "odd.pdf")
     assert str(caught.value).startswith("odd.pdf: ")

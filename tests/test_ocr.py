@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib import ocr
-
+from lib.reading import ocr
 
 CACHED = (ocr.tessdata_dir, ocr.available_languages)  # the real functions, even while patched
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib.chat_types import ChatRequest
 from lib.config import Settings
 from lib.errors import (
     ModelNotFound,
@@ -23,8 +22,10 @@ from lib.errors import (
     ServerUnreachable,
     ThinkingUnsupported,
 )
-from lib.ollama_client import OllamaBackend, build_chat_body
-from lib.tokens import get_counter
+from lib.reading.tokens import get_counter
+from lib.servers.ollama import OllamaBackend, build_chat_body
+from lib.servers.protocol import ChatRequest
+
 from fake_ollama import FakeOllama, fake_ollama, render_qwen3  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

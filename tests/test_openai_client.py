@@ -1,6 +1,6 @@
 """OpenAIBackend against scripted vLLM, llama-server and llama-cpp-python servers (httpx.MockTransport).
 
-The shapes below are those the servers' own sources produce (see lib/openai_client.py); the
+The shapes below are those the servers' own sources produce (see lib/servers/openai.py); the
 real llama-cpp-python server is exercised in tests/test_real_engine.py.
 """
 
@@ -13,12 +13,20 @@ import threading
 import httpx
 import pytest
 
-from lib.backends import make_backend
-from lib.chat_types import ChatRequest
 from lib.config import Settings
-from lib.errors import InputError, ModelNotFound, PromptTooLong, ServerBusy, ServerCrashed, ServerError, ServerUnreachable
-from lib.ollama_client import OllamaBackend
-from lib.openai_client import OpenAIBackend, build_chat_body
+from lib.errors import (
+    InputError,
+    ModelNotFound,
+    PromptTooLong,
+    ServerBusy,
+    ServerCrashed,
+    ServerError,
+    ServerUnreachable,
+)
+from lib.servers import make_backend
+from lib.servers.ollama import OllamaBackend
+from lib.servers.openai import OpenAIBackend, build_chat_body
+from lib.servers.protocol import ChatRequest
 
 MESSAGES = [
     {"role": "system", "content": "You are Folio."},

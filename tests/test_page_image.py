@@ -6,7 +6,7 @@ import pymupdf
 import pytest
 
 from lib.errors import CorruptDocument, InputError, PasswordRequired, WrongPassword
-from lib.page_image import find_quote_rects, fit_zoom, render_page, render_page_png
+from lib.output.page_image import find_quote_rects, fit_zoom, render_page, render_page_png
 
 WIDTH, HEIGHT = 595, 842
 

@@ -9,10 +9,10 @@ import re
 import pytest
 import regex
 
-from lib import passages as P
 from lib.documents import Block, Document, Extraction
-from lib.extract import extract
-from lib.passages import (
+from lib.reading import passages as P
+from lib.reading.extract import extract
+from lib.reading.passages import (
     MAX_TOKENS,
     TARGET_TOKENS,
     assign_unique_ids,
@@ -21,7 +21,7 @@ from lib.passages import (
     document_code,
     sentence_ends,
 )
-from lib.tokens import EstimateCounter, get_counter
+from lib.reading.tokens import EstimateCounter, get_counter
 from tests import fixtures
 
 ID_PATTERN = re.compile(r"^[bcdfghjklmnpqrstvwxz]{3,}-[1-9][0-9]*$")

@@ -1,4 +1,4 @@
-"""lib/presenting.py: safe Markdown, citation markers, budget segments, statistics lines."""
+"""lib/output/presenting.py: safe Markdown, citation markers, budget segments, statistics lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lib import presenting as view
+from lib.output import presenting as view
 
 
 @dataclass
@@ -190,7 +190,7 @@ def test_inline_code_and_lib_messages_show_names_literally():
 
 @dataclass
 class RoomBudget:
-    """What refusal_hints reads of a lib.budget.Budget."""
+    """What refusal_hints reads of a lib.asking.budget.Budget."""
 
     documents: dict
     available: int

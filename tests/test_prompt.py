@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from answer_fixtures import contract_zh, injection, lease, make_document
-from lib import prompt, tokens
-from lib.prompt import (
+from lib.asking import prompt
+from lib.asking.prompt import (
     SYSTEM_PROMPT,
     build_messages,
     count_prompt,
@@ -21,7 +20,10 @@ from lib.prompt import (
     render_documents,
     system_block,
 )
-from lib.tokens import get_counter
+from lib.reading import tokens
+from lib.reading.tokens import get_counter
+
+from answer_fixtures import contract_zh, injection, lease, make_document
 
 IM_START, IM_END, THINK, END_THINK = 151644, 151645, 151667, 151668
 FIRST_SPECIAL = 151643
@@ -58,7 +60,7 @@ def _render_in_subprocess(seed: str) -> str:
     code = (
         "import hashlib, sys; sys.path[:0] = ['tests', '.'];"
         "from answer_fixtures import lease, contract_zh;"
-        "from lib.prompt import build_messages, render_chat;"
+        "from lib.asking.prompt import build_messages, render_chat;"
         "m = build_messages([contract_zh(), lease()], 'Who pays?');"
         "print(hashlib.sha256(render_chat(m, False).encode()).hexdigest())"
     )

@@ -12,11 +12,12 @@ import uuid
 
 import jinja2
 
-from lib.answering import ask
-from lib.chat_types import ChatRequest
+from lib.asking.answering import ask
 from lib.config import Settings
-from lib.ingest import ingest_bytes
-from lib.openai_client import OpenAIBackend
+from lib.reading.ingest import ingest_bytes
+from lib.servers.openai import OpenAIBackend
+from lib.servers.protocol import ChatRequest
+
 from llama_engine import llama_engine  # noqa: F401 (session fixture)
 
 SYSTEM = "You are a careful assistant. Answer from the document only, briefly."

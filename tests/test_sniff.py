@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from lib.errors import CorruptDocument, UnsupportedFormat
-from lib.sniff import detect_format
+from lib.reading.sniff import detect_format
 from tests import fixtures
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from lib.documents import Document, Passage
 from lib.errors import StoreError
-from lib.store import SCHEMA_VERSION, NotInStore, Store
+from lib.library.store import SCHEMA_VERSION, NotInStore, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -392,7 +392,7 @@ CHILD = """
 import sys, time
 from pathlib import Path
 sys.path[:0] = [{root!r}, {tests!r}]
-from lib.store import Store
+from lib.library.store import Store
 from test_store import make_document, answer_dict, CHINESE
 store = Store(Path({data!r}))
 Path({ready!r}).write_text("ready")
@@ -447,7 +447,7 @@ def test_second_process_writing_at_once_does_not_corrupt(data_dir, tmp_path):
 def test_ingested_pdf_round_trips_and_is_searchable(data_dir):
     import pymupdf
 
-    from lib.ingest import ingest_bytes
+    from lib.reading.ingest import ingest_bytes
 
     pdf = pymupdf.open()
     pdf.new_page().insert_text((72, 100), "The tenant shall return the keys at the end of the lease.", fontsize=11)

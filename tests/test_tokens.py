@@ -7,14 +7,13 @@ import importlib.util
 import json
 import threading
 import unicodedata
+from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
 
-from pathlib import Path
-
-from lib import tokens
-from lib.tokens import EstimateCounter, counter_warning, get_counter
+from lib.reading import tokens
+from lib.reading.tokens import EstimateCounter, counter_warning, get_counter
 
 SAMPLES = {
     "english": "The Court held that the statute, 18 U.S.C. § 2.1(a), didn't apply; e.g. Roe v. Wade, 410 U.S. 113 (1973).",

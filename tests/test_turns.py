@@ -1,4 +1,4 @@
-"""Turn records (lib/turns.py): what the Ask page saves after an answer, a Stop or an error."""
+"""Turn records (lib/output/turns.py): what the Ask page saves after an answer, a Stop or an error."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from answer_fixtures import lease
-from lib import turns
-from lib.answering import Answer
-from lib.budget import Budget
-from lib.citations import Citation, verify_citations
+from lib.asking.answering import Answer
+from lib.asking.budget import Budget
+from lib.asking.citations import Citation, verify_citations
 from lib.config import load_settings
 from lib.errors import ServerBusy
-from lib.store import Store
+from lib.library.store import Store
+from lib.output import turns
+
+from answer_fixtures import lease
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """How a turn is shown: question, reasoning, answer with numbered citations, their cards, statistics.
 
-Everything that decides *what* to show lives in lib/presenting.py (pure, tested); this
+Everything that decides *what* to show lives in lib/output/presenting.py (pure, tested); this
 module only decides *how* Streamlit shows it. Model output and document text always go
 through presenting.escape_markdown: never unsafe_allow_html.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import exports
-from lib import presenting as view
-from pages._exports import answer_exports
-from pages._page_images import page_image
+from lib.output import exports
+from lib.output import presenting as view
+from ui.exports import answer_exports
+from ui.page_images import page_image
 
 
 def safe_markdown(text: str, **kwargs) -> None:

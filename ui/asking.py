@@ -1,6 +1,6 @@
 """Asking from the Ask page: the token budget, the stream, and the job that saves its turn.
 
-Building and saving the turn is lib/turns.py (plain objects, also after a Stop); this
+Building and saving the turn is lib/output/turns.py (plain objects, also after a Stop); this
 module gathers what it needs while Streamlit calls are still allowed.
 """
 
@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import presenting as view
-from lib import turns
 from lib.config import Settings
 from lib.errors import FolioError
-from pages._resources import backend_for, settings, store
-from pages._server import real_context
-from pages._state import chat
+from lib.output import presenting as view
+from lib.output import turns
+from ui.resources import backend_for, settings, store
+from ui.server import real_context
+from ui.state import chat
 
 
 def budget(documents: list, *, think: bool, history=(), question: str = ""):
-    from lib.budget import compute_budget
+    from lib.asking.budget import compute_budget
 
     return compute_budget(documents, settings(), question=question, think=think,
                           context=real_context(), history=list(history))
 
 
 def ask_stream(documents, question, s: Settings, *, think, history, cancel):
-    """lib.answering.ask_stream with the shared backend and the real context."""
-    from lib.answering import ask_stream as _ask_stream
+    """lib.asking.answering.ask_stream with the shared backend and the real context."""
+    from lib.asking.answering import ask_stream as _ask_stream
 
     return _ask_stream(documents, question, s, think=think, history=history, cancel=cancel, backend=backend_for(s))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import presenting as view
 from lib.errors import FolioError
-from pages._page_images import clear_page_images
-from pages._resources import settings, store, store_at
-from pages._state import new_conversation
+from lib.output import presenting as view
+from ui.page_images import clear_page_images
+from ui.resources import settings, store, store_at
+from ui.state import new_conversation
 
 
 def list_documents() -> list[dict]:
@@ -34,7 +34,7 @@ def document_name(sha: str) -> str:
 
 
 def ingest(data: bytes, name: str, *, password: str | None = None, progress=None):
-    from lib.ingest import ingest_bytes
+    from lib.reading.ingest import ingest_bytes
 
     return ingest_bytes(data, name, password=password, settings=settings(), progress=progress)
 

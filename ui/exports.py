@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.errors import FolioError
-from pages._resources import store
+from ui.resources import store
 
 
 def _file_stem(text: str, fallback: str = "folio") -> str:
@@ -18,7 +18,7 @@ def _file_stem(text: str, fallback: str = "folio") -> str:
 
 def answer_exports(turn: dict, key: str) -> None:
     """Download one answer as Markdown or Word (citations as footnotes)."""
-    from lib import exports
+    from lib.output import exports
 
     stem = _file_stem(turn.get("question", ""), "answer")
     row = st.container(horizontal=True)
@@ -43,7 +43,7 @@ def _docx(make, data) -> bytes:
 
 def conversation_exports(conversation: dict, key: str) -> None:
     """Download a whole conversation as Markdown or Word."""
-    from lib import exports
+    from lib.output import exports
 
     stem = "conversation-" + _file_stem(conversation.get("title", ""), "untitled")
     row = st.container(horizontal=True)
@@ -61,7 +61,7 @@ def conversation_exports(conversation: dict, key: str) -> None:
 
 def history_csv_button(summaries: list[dict]) -> None:
     """The whole (or searched) history as CSV, one row per question."""
-    from lib import exports
+    from lib.output import exports
 
     conversations = []
     for summary in summaries:

@@ -1,4 +1,4 @@
-"""The Settings page's model setup: lib.doctor's diagnosis (cached, rendered), pulling a model, the Modelfile."""
+"""The Settings page's model setup: lib.servers.doctor's diagnosis (cached, rendered), pulling a model, the Modelfile."""
 
 from __future__ import annotations
 
@@ -6,23 +6,23 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import presenting as view
 from lib.config import Settings
-from pages._resources import backend, settings
-from pages._server import start_hint
+from lib.output import presenting as view
+from ui.resources import backend, settings
+from ui.server import start_hint
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @st.cache_data(ttl=30, show_spinner="Asking the server…")
 def _diagnosis(key: str, _settings: Settings):
-    from lib.doctor import diagnose
+    from lib.servers.doctor import diagnose
 
     return diagnose(_settings)
 
 
 def diagnosis():
-    """lib.doctor's report for the current settings (cached 30 s; raises when unreachable)."""
+    """lib.servers.doctor's report for the current settings (cached 30 s; raises when unreachable)."""
     s = settings()
     return _diagnosis(repr(s), s)
 
@@ -49,7 +49,7 @@ def modelfile_text() -> str:
 
 
 def render_diagnosis(report) -> None:
-    """lib.doctor's Diagnosis as metrics, a memory table and plain-language warnings."""
+    """lib.servers.doctor's Diagnosis as metrics, a memory table and plain-language warnings."""
     import pandas as pd
 
     s = report.settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.errors import FolioError, PasswordRequired, WrongPassword
-from pages._resources import settings, store_at
+from ui.resources import settings, store_at
 
 LOCKED = "locked"  # what the page cache holds for a PDF this session cannot open
 
@@ -45,7 +45,7 @@ def page_password_form(sha: str, key: str) -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _page_png_cached(data_dir: str, sha: str, page: int, quote: str, password: str | None):
-    from lib.page_image import render_page
+    from lib.output.page_image import render_page
 
     try:
         original = store_at(data_dir).get_original(sha)

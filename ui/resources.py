@@ -6,9 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import presenting as view
 from lib.config import Settings, load_settings
 from lib.errors import FolioError
+from lib.output import presenting as view
 
 
 def settings() -> Settings:
@@ -22,7 +22,7 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner=False)
 def _store(data_dir: str):
-    from lib.store import Store
+    from lib.library.store import Store
 
     return Store(Path(data_dir))
 
@@ -39,7 +39,7 @@ def store_at(data_dir: str):
 
 @st.cache_resource(show_spinner=False)
 def _backend(key: str, _settings: Settings):
-    from lib.backends import make_backend
+    from lib.servers import make_backend
 
     return make_backend(_settings)
 

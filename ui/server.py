@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import presenting as view
 from lib.config import Settings
 from lib.errors import FolioError, ServerUnreachable
-from pages._resources import settings
+from lib.output import presenting as view
+from ui.resources import settings
 
 
 def start_hint(s: Settings) -> str:
@@ -28,7 +28,7 @@ def start_hint(s: Settings) -> str:
 @st.cache_data(ttl=15, show_spinner=False)
 def _server_status(backend: str, host: str, model: str, _settings: Settings) -> dict:
     try:
-        from lib.backends import make_backend
+        from lib.servers import make_backend
 
         client = make_backend(_settings)
         try:
@@ -64,7 +64,7 @@ def clear_server_status() -> None:
 
 def real_context() -> int:
     """The context a call can use: min(configured, what the model was trained for)."""
-    from lib.backends import real_context as _real
+    from lib.servers.base import real_context as _real
 
     s = settings()
     status = server_status()

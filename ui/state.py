@@ -15,7 +15,7 @@ DEFAULT_STATE: dict[str, Any] = {
     "selected": [],  # sha256 of the documents chosen on the Ask page
     # The conversation on the Ask page, one plain dict held by reference while an answer
     # streams (a Stop ends the script, and session state cannot be touched after that):
-    # id (store id or None), turns (dicts, see lib/turns.py), error (str), pending (dict).
+    # id (store id or None), turns (dicts, see lib/output/turns.py), error (str), pending (dict).
     "chat": {"id": None, "turns": [], "error": None, "pending": None},
     "overrides": {},  # Settings fields changed on the Settings page
     "upload_log": [],  # one line per file of the uploads of this session

@@ -20,16 +20,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
+from ..config import Settings
+from ..documents import Document
+from ..errors import BudgetExceeded, InputError, ServerError, ThinkingUnsupported
+from ..reading.passages import assign_unique_ids
+from ..reading.tokens import counter_warning, get_counter
+from ..servers.base import context_warning, real_context
+from ..servers.protocol import CallStats, ChatRequest, ServerInfo
 from . import prompt
-from .backends import context_warning, real_context
 from .budget import Budget, compute_budget
-from .chat_types import CallStats, ChatRequest, ServerInfo
 from .citations import Citation, check_answer
-from .config import Settings
-from .documents import Document
-from .errors import BudgetExceeded, InputError, ServerError, ThinkingUnsupported
-from .passages import assign_unique_ids
-from .tokens import counter_warning, get_counter
 
 
 @dataclass
@@ -218,7 +218,7 @@ def ask_stream(
     think = settings.think if think is None else bool(think)
     documents = prepare_documents(documents)
     if backend is None:
-        from .backends import make_backend
+        from ..servers import make_backend
 
         backend = make_backend(settings)
     if server_info is None:

@@ -10,7 +10,7 @@
   - documents  each document as rendered in the prompt (delimiters, page markers, IDs)
   = left       (negative: overrun, and Folio refuses before sending)
 
-No I/O; counts come from lib.tokens (exact, or an estimate that is labelled as such).
+No I/O; counts come from lib.reading.tokens (exact, or an estimate that is labelled as such).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from ..config import Settings
+from ..documents import Document
+from ..reading.passages import assign_unique_ids
 from . import prompt
-from .config import Settings
-from .documents import Document
-from .passages import assign_unique_ids
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def compute_budget(
     counter=None,
 ) -> Budget:
     """The budget of asking `question` about `documents`: computed from the real prompt."""
-    from .tokens import get_counter
+    from ..reading.tokens import get_counter
 
     counter = counter or get_counter()
     think = settings.think if think is None else bool(think)

@@ -20,10 +20,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .documents import Document, Passage
+from ..documents import Document, Passage
 from .prompt import NO_ANSWER
 
-# A passage ID as lib/passages.py makes them: a code of three consonants (longer only when
+# A passage ID as lib/reading/passages.py makes them: a code of three consonants (longer only when
 # two documents' codes collide), a hyphen, the passage number. Models sometimes shout it.
 ID_PATTERN = r"(?i:[bcdfghjklmnpqrstvwxz]{3,12}-\d{1,7})"
 _OPEN = re.escape("[【［〔")

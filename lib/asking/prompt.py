@@ -10,7 +10,7 @@ byte-identical for the same documents, from one question and one run to the next
 A follow-up keeps the first user message (documents + first question) byte-identical and
 continues the conversation: ... q1<|im_end|> assistant a1 <|im_end|> user q2 ... .
 
-No I/O here; token counts take a counter (lib.tokens.get_counter()).
+No I/O here; token counts take a counter (lib.reading.tokens.get_counter()).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Sequence
 
-from .documents import Document
+from ..documents import Document
 
 NO_ANSWER = "The documents do not answer this question."
 """The exact sentence the model is told to give when the documents do not answer."""

@@ -1,6 +1,10 @@
-"""`python -m lib COMMAND ...`: the scripting interface (keep it stable).
+"""cli: `python -m lib COMMAND ...`, the scripting interface (keep it stable).
 
-Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`.
+Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`:
+`ingest.py` (ingest) and `ask.py` (ask, doctor). Exit statuses come from the error tree
+(lib/errors.py): 2 for the user's input, 3 for the model server.
+
+May import: every stage of lib (it is the top). Never streamlit or ui/.
 """
 
 from __future__ import annotations
@@ -8,17 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import cli_ask, cli_ingest
-from .errors import FolioError
+from ..errors import FolioError
+from . import ask, ingest
 
-COMMANDS = {"ingest": cli_ingest, "ask": cli_ask, "doctor": cli_ask}
+COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib", description="Folio: ask whole documents, with verified citations.")
     sub = parser.add_subparsers(dest="command", required=True)
-    cli_ingest.add_parser(sub)
-    cli_ask.add_parser(sub)
+    ingest.add_parser(sub)
+    ask.add_parser(sub)
     return parser
 
 

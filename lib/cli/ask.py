@@ -17,9 +17,9 @@ import sys
 import threading
 import time
 
-from .config import load_settings
-from .documents import page_range_text
-from .errors import FolioError, InputError
+from ..config import load_settings
+from ..documents import page_range_text
+from ..errors import FolioError, InputError
 
 WAIT_REFRESH_S = 1.0
 """How often the 'waiting for the model' line is refreshed on a terminal."""
@@ -100,7 +100,7 @@ def _fail(args, exc: FolioError) -> int:
 
 def _read_documents(args, settings):
     """Read every file; any unreadable one stops the question (an answer must see them all)."""
-    from .ingest import ingest_paths
+    from ..reading.ingest import ingest_paths
 
     progress = _reading_progress() if sys.stderr.isatty() else None
     report = ingest_paths(args.files, password=args.password, settings=settings, progress=progress)
@@ -142,7 +142,7 @@ class _InputErrors(InputError):
 
 
 def _ask(args, settings, documents) -> int:
-    from .answering import ask_stream
+    from ..asking.answering import ask_stream
 
     cancel = threading.Event()
     events: queue.Queue = queue.Queue()
@@ -307,7 +307,7 @@ def _call_line(call: dict) -> str:
 
 
 def run_doctor(args) -> int:
-    from .doctor import diagnose, format_report
+    from ..servers.doctor import diagnose, format_report
 
     try:
         settings = _settings(args)

@@ -13,9 +13,9 @@ import json
 import sys
 import unicodedata
 
-from .config import load_settings
-from .documents import Document
-from .ingest import IngestReport, ingest_paths
+from ..config import load_settings
+from ..documents import Document
+from ..reading.ingest import IngestReport, ingest_paths
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 2
@@ -50,7 +50,7 @@ def run(args) -> int:
 
 
 def _budget(report: IngestReport, settings):
-    from .budget import compute_budget
+    from ..asking.budget import compute_budget
 
     return compute_budget(report.documents, settings)
 

@@ -36,9 +36,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .config import load_settings
-from .documents import Document, Passage
-from .errors import StoreError
+from ..config import load_settings
+from ..documents import Document, Passage
+from ..errors import StoreError
 
 DB_NAME = "folio.db"
 FILES_DIR = "files"

@@ -6,8 +6,8 @@
     conversation_docx(conversation)         one footnote sequence across all turns
     history_csv(conversations) -> bytes     one row per turn (UTF-8 with BOM, so Excel reads Chinese)
 
-A turn is a plain dict: lib.answering.Answer.to_json() ({"answer", "thinking", "citations",
-"warnings", "calls"}) plus "question", "settings", "created_at" (as lib.store returns it).
+A turn is a plain dict: lib.asking.answering.Answer.to_json() ({"answer", "thinking", "citations",
+"warnings", "calls"}) plus "question", "settings", "created_at" (as lib.library.store returns it).
 A conversation is a dict with "title", "documents", "settings", "created_at" and "turns".
 """
 
@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from .citations import ID_PATTERN
-from .documents import page_range_text
+from ..asking.citations import ID_PATTERN
+from ..documents import page_range_text
 
 STATUS_TEXT = {
     "verified": "verified",
@@ -49,7 +49,7 @@ class Numbered:
 def link_citations(answer: str, citations: Sequence[dict]) -> tuple[list[str | int], list[Numbered]]:
     """Split `answer` into text and citation numbers; [ID] groups become numbers 1..n.
 
-    The k-th occurrence of an ID is the k-th citation of that ID (the order lib.citations
+    The k-th occurrence of an ID is the k-th citation of that ID (the order lib.asking.citations
     reports them); an ID seen more often than cited reuses its last number; an ID with no
     citation becomes an invalid one; citations never marked in the text are appended.
     """

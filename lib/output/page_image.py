@@ -20,8 +20,8 @@ import math
 import unicodedata
 from dataclasses import dataclass, field
 
-from .errors import CorruptDocument, InputError, PasswordRequired, WrongPassword
-from .mupdf_lock import MUPDF_LOCK
+from ..errors import CorruptDocument, InputError, PasswordRequired, WrongPassword
+from ..reading.mupdf_lock import MUPDF_LOCK
 
 MAX_PIXELS = 8_000_000
 """Largest image rendered (about 2300 x 3400); bigger pages are drawn at a smaller zoom."""

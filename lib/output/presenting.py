@@ -25,7 +25,7 @@ _AUTOLINK_TRIGGER = re.compile(r"(?i)(?:https?|ftp)(?=:)|www(?=\.)|(?<=[\w.+-])(
 WORD_JOINER = "\u2060"
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
-# A passage ID and a citation group as lib/citations.py reads them ("[kzt-3]", "[kzt-3, kzt-9]",
+# A passage ID and a citation group as lib/asking/citations.py reads them ("[kzt-3]", "[kzt-3, kzt-9]",
 # full-width brackets too), so every cited ID gets a marker.
 PASSAGE_ID = r"[A-Za-z]{2,8}\d{0,3}-\d{1,7}"
 _CITATION_GROUP = re.compile(
@@ -132,7 +132,7 @@ def mark_citations(
     """Escaped Markdown of `answer` with each [ID] replaced by a numbered marker [n].
 
     The k-th occurrence of an ID in the answer is matched with the k-th citation of that
-    ID in `citations` (the order lib.citations reports them); a citation seen again gets
+    ID in `citations` (the order lib.asking.citations reports them); a citation seen again gets
     its old number. IDs with no citation object still get a number (status invalid).
     """
     queues: dict[str, list[Any]] = {}
@@ -161,7 +161,7 @@ def mark_citations(
 
 @dataclass(frozen=True)
 class _Missing:
-    """An ID in the answer that lib.citations did not report: shown as invalid."""
+    """An ID in the answer that lib.asking.citations did not report: shown as invalid."""
 
     passage_id: str
     status: str = "invalid"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 
-from .config import Settings
-from .errors import FolioError
+from ..config import Settings
+from ..errors import FolioError
 from .exports import page_text
 
 PUBLIC_SETTINGS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "think", "keep_alive")
@@ -101,7 +101,7 @@ def citation_record(citation, pending: dict) -> dict:
 
 def interrupted_turn(pending: dict, documents: list) -> dict:
     """A turn from the text that arrived before a stop, its citations checked."""
-    from .citations import check_answer
+    from ..asking.citations import check_answer
 
     try:
         report = check_answer(pending["answer"], documents)

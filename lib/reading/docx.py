@@ -17,9 +17,9 @@ from typing import Callable, Iterator
 
 from lxml import etree
 
-from .config import Settings
-from .documents import Block, Extraction
-from .errors import CorruptDocument
+from ..config import Settings
+from ..documents import Block, Extraction
+from ..errors import CorruptDocument
 from .guards import Deadline
 
 HEADING_NAME = re.compile(r"^(?:heading|überschrift|titre|título|titolo|kop|rubrik|заголовок)\s*(\d)$", re.I)

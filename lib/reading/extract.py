@@ -14,9 +14,9 @@ import contextlib
 import re
 from typing import Callable
 
-from .config import Settings, load_settings
-from .documents import Block, Extraction
-from .errors import CorruptDocument, DocumentError, NoTextFound
+from ..config import Settings, load_settings
+from ..documents import Block, Extraction
+from ..errors import CorruptDocument, DocumentError, NoTextFound
 from .guards import Deadline, check_archive, check_size
 from .mupdf_lock import MUPDF_LOCK
 from .sniff import detect_format
@@ -32,15 +32,15 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 def _extractor(fmt: str) -> Callable[..., Extraction]:
     """Import lazily: a text file should not pay for pymupdf or python-docx."""
     if fmt == "pdf":
-        from .extract_pdf import extract_pdf
+        from .pdf import extract_pdf
         return extract_pdf
     if fmt == "docx":
-        from .extract_docx import extract_docx
+        from .docx import extract_docx
         return extract_docx
     if fmt in ("epub", "html"):
-        from .extract_markup import extract_epub, extract_html
+        from .markup import extract_epub, extract_html
         return extract_epub if fmt == "epub" else extract_html
-    from .extract_text import extract_markdown, extract_text
+    from .text import extract_markdown, extract_text
     return extract_markdown if fmt == "markdown" else extract_text
 
 

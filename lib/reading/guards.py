@@ -11,8 +11,8 @@ import io
 import time
 import zipfile
 
-from .config import Settings
-from .errors import ArchiveBomb, CorruptDocument, ExtractionTimeout, FileTooLarge
+from ..config import Settings
+from ..errors import ArchiveBomb, CorruptDocument, ExtractionTimeout, FileTooLarge
 
 GIB = 1 << 30
 MAX_UNCOMPRESSED = GIB

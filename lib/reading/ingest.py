@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .config import Settings, load_settings
-from .documents import Document
-from .errors import CorruptDocument, DocumentError, FileTooLarge, FolioError, NoTextFound
+from ..config import Settings, load_settings
+from ..documents import Document
+from ..errors import CorruptDocument, DocumentError, FileTooLarge, FolioError, NoTextFound
 from .passages import assign_unique_ids, cut_document, document_code
 from .tokens import counter_warning, get_counter
 

@@ -22,11 +22,11 @@ from urllib.parse import unquote, urldefrag
 
 from lxml import etree
 
-from .config import Settings
-from .documents import Block, Extraction
-from .errors import CorruptDocument
-from .extract_text import Decoded, decode_text, encoding_warnings, normalise_newlines
+from ..config import Settings
+from ..documents import Block, Extraction
+from ..errors import CorruptDocument
 from .guards import Deadline
+from .text import Decoded, decode_text, encoding_warnings, normalise_newlines
 
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 BLOCK_TAGS = {
@@ -397,7 +397,7 @@ def _epub_with_pymupdf(data: bytes, name: str, deadline: Deadline, progress: Cal
     """Fallback for EPUBs whose package file Folio cannot understand: MuPDF's own reader."""
     import pymupdf
 
-    from .extract_pdf import join_lines
+    from .pdf import join_lines
 
     try:
         doc = pymupdf.open(stream=data, filetype="epub")

@@ -29,7 +29,7 @@ from typing import Callable, Iterable
 
 import regex
 
-from .documents import Document, Extraction, Passage
+from ..documents import Document, Extraction, Passage
 from .tokens import SPECIAL_TOKENS
 
 TARGET_TOKENS = 120

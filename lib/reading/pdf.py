@@ -14,10 +14,10 @@ from typing import Callable
 import pymupdf
 import pymupdf.utils
 
+from ..config import Settings
+from ..documents import Block, Extraction
+from ..errors import CorruptDocument, ExtractionTimeout, NoTextFound, PasswordRequired, WrongPassword
 from . import ocr
-from .config import Settings
-from .documents import Block, Extraction
-from .errors import CorruptDocument, ExtractionTimeout, NoTextFound, PasswordRequired, WrongPassword
 from .guards import Deadline
 
 # MuPDF prints repair notes to stderr; Folio reports damage as warnings instead.

@@ -14,7 +14,7 @@ import io
 import re
 import zipfile
 
-from .errors import CorruptDocument, UnsupportedFormat
+from ..errors import CorruptDocument, UnsupportedFormat
 
 SUPPORTED = "Folio reads PDF, DOCX, EPUB, HTML, plain text and Markdown."
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")

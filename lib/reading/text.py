@@ -10,8 +10,8 @@ import codecs
 import re
 from typing import Callable, NamedTuple
 
-from .config import Settings
-from .documents import Block, Extraction
+from ..config import Settings
+from ..documents import Block, Extraction
 from .guards import Deadline
 from .sniff import utf16_without_bom
 

@@ -98,7 +98,7 @@ class ExactCounter:
         self._encoding = encoding
         self._specials = encoding.special_tokens_set
         self._token_bytes = token_bytes
-        """UTF-8 length of every token id: lets lib.passages place cuts in a token sequence."""
+        """UTF-8 length of every token id: lets lib.reading.passages place cuts in a token sequence."""
         # tiktoken's Python wrapper re-checks its arguments on every call; the Rust core does
         # the same work 20-30 % faster on the thousands of small texts a document gives.
         self._core = getattr(encoding, "_core_bpe", None)

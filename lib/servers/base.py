@@ -1,9 +1,7 @@
-"""Model backends: pick one from the settings, plus the HTTP plumbing both share.
+"""The HTTP plumbing both model backends share (lib/servers/ollama.py, lib/servers/openai.py).
 
-    backend = make_backend(settings)        # 'ollama' -> OllamaBackend, 'openai' -> OpenAIBackend
-    info = backend.check()                  # raises ServerUnreachable / ServerTooOld / ModelNotFound
-    for event in backend.chat(request, cancel):   # thinking | content ... then done | interrupted
-        ...
+Clients, error classification, the real context, and the streaming reader. The factory
+that picks a backend (`make_backend`) lives in the package's __init__, above the clients.
 
 The streaming reader (`StreamPump`) runs the HTTP exchange in a worker thread, so a user's
 cancel is honoured at once, even while the server is silently reading a long prompt, and the
@@ -23,9 +21,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .chat_types import CallStats, ServerInfo, StreamEvent
-from .config import Settings
-from .errors import (
+from ..config import Settings
+from ..errors import (
     ModelNotFound,
     PromptTooLong,
     ServerBusy,
@@ -34,8 +31,7 @@ from .errors import (
     ServerUnreachable,
     ThinkingUnsupported,
 )
-
-BACKENDS = ("ollama", "openai")
+from .protocol import CallStats, ServerInfo, StreamEvent
 
 # Text of server errors that mean the GPU/CPU ran out of memory (Ollama, llama.cpp, CUDA, Metal).
 MEMORY_MARKERS = (
@@ -62,24 +58,6 @@ TOO_LONG_MARKERS = (
 
 POLL_S = 0.05
 """How often a waiting stream looks at the cancel flag."""
-
-
-def make_backend(settings: Settings, *, transport: httpx.BaseTransport | None = None):
-    """The backend named by settings.backend ('ollama' or 'openai')."""
-    from .errors import InputError
-
-    if settings.backend == "ollama":
-        from .ollama_client import OllamaBackend
-
-        return OllamaBackend(settings, transport=transport)
-    if settings.backend == "openai":
-        from .openai_client import OpenAIBackend
-
-        return OpenAIBackend(settings, transport=transport)
-    raise InputError(
-        f"Unknown backend {settings.backend!r}. Use 'ollama' (a local Ollama) or 'openai' "
-        "(vLLM, llama.cpp's server): --backend or FOLIO_BACKEND."
-    )
 
 
 # --- context and memory -------------------------------------------------------------------
@@ -403,7 +381,6 @@ def empty_info(settings: Settings) -> ServerInfo:
 
 ProgressFn = Callable[[str, int, int | None], None]
 __all__ = [
-    "make_backend",
     "real_context",
     "context_warning",
     "make_http_client",

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .backends import make_backend, real_context
-from .chat_types import ServerInfo
-from .config import Settings
-from .errors import ServerError
+from ..config import Settings
+from ..errors import ServerError
+from . import make_backend
+from .base import real_context
+from .protocol import ServerInfo
 
 KV_TYPES = {"f16": 2.0, "q8_0": 1.0625, "q4_0": 0.5625}
 """Bytes per cached value for each KV-cache type (q8_0/q4_0 carry a scale per 32 values)."""
@@ -45,7 +46,7 @@ class Diagnosis:
 
     @property
     def too_old(self) -> bool:
-        from .ollama_client import is_too_old
+        from .ollama import is_too_old
 
         return self.info is not None and self.info.backend == "ollama" and is_too_old(self.info.version)
 

@@ -17,7 +17,9 @@ from typing import Iterator
 
 import httpx
 
-from .backends import (
+from ..config import DEFAULT_MODEL, Settings
+from ..errors import ModelNotFound, ServerCrashed, ServerError, ServerTooOld
+from .base import (
     ProgressFn,
     StreamPump,
     StreamTimer,
@@ -37,9 +39,7 @@ from .backends import (
     silence_error,
     unreachable,
 )
-from .chat_types import CallStats, ChatRequest, ServerInfo, StreamEvent
-from .config import DEFAULT_MODEL, Settings
-from .errors import ModelNotFound, ServerCrashed, ServerError, ServerTooOld
+from .protocol import CallStats, ChatRequest, ServerInfo, StreamEvent
 
 SERVER = "Ollama"
 MIN_VERSION = (0, 12, 5)
@@ -153,7 +153,7 @@ def stats_from_done(data: dict, timer: StreamTimer) -> CallStats:
 
 
 class OllamaBackend:
-    """The backend protocol of lib/chat_types.py over Ollama's native API."""
+    """The backend protocol of lib/servers/protocol.py over Ollama's native API."""
 
     name = "ollama"
 

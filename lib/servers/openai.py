@@ -33,7 +33,9 @@ from typing import Iterator
 
 import httpx
 
-from .backends import (
+from ..config import DEFAULT_MODEL, Settings
+from ..errors import ModelNotFound, ServerCrashed, ServerError
+from .base import (
     StreamPump,
     StreamTimer,
     cancel_reason,
@@ -51,9 +53,7 @@ from .backends import (
     silence_error,
     unreachable,
 )
-from .chat_types import CallStats, ChatRequest, ServerInfo, StreamEvent
-from .config import DEFAULT_MODEL, Settings
-from .errors import ModelNotFound, ServerCrashed, ServerError
+from .protocol import CallStats, ChatRequest, ServerInfo, StreamEvent
 
 HOW_TO_START = (
     "Start the server (vLLM: `vllm serve MODEL`; llama.cpp: `llama-server -m MODEL.gguf`) or "

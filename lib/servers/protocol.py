@@ -1,6 +1,6 @@
 """What every model backend takes and gives back (no I/O here).
 
-A backend (lib/ollama_client.py, lib/openai_client.py) implements:
+A backend (lib/servers/ollama.py, lib/servers/openai.py) implements:
 
     check() -> ServerInfo
     chat(request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[StreamEvent]

@@ -1,0 +1,11 @@
+"""asking: documents and a question in, a checked answer out.
+
+Owns the prompt (`prompt.py`: the pinned system instructions, the documents as rendered,
+the Qwen3 chat template as Ollama renders it, and `PromptBuild`, the one object a
+question's budget, request and num_keep derive from), the budget (`budget.py`), the
+citations and their verification (`citations.py`), and answering (`answering.py`:
+`ask_stream`, `ask`, `Answer`).
+
+May import: the shared ground, lib.reading (tokens, passage IDs), lib.servers (the
+protocol and the backends) and lib.library (the store). Never lib.output or lib.cli.
+"""
