@@ -28,7 +28,7 @@ from ..reading.tokens import counter_warning, get_counter
 from ..servers.base import context_warning, real_context
 from ..servers.protocol import CallStats, ChatRequest, ServerInfo
 from . import prompt
-from .budget import Budget, compute_budget
+from .budget import Budget, budget_of
 from .citations import Citation, check_answer
 
 
@@ -111,18 +111,18 @@ def check_thinking(think: bool, info: ServerInfo, model: str) -> None:
         )
 
 
-def build_request(messages: list[dict], settings: Settings, budget: Budget, keep: int) -> ChatRequest:
+def build_request(built: prompt.PromptBuild, settings: Settings, budget: Budget) -> ChatRequest:
     """Every field Folio sends: the same num_ctx each time, pinned system block, reserved room."""
     return ChatRequest(
         model=settings.model,
-        messages=messages,
-        think=budget.think,
+        messages=[dict(m) for m in built.messages],
+        think=built.think,
         num_ctx=budget.context,
-        num_keep=keep,
+        num_keep=built.num_keep,
         num_predict=budget.reserved,
         keep_alive=settings.keep_alive,
         shift=True,
-        **prompt.sampling(budget.think),
+        **prompt.sampling(built.think),
     )
 
 
@@ -231,14 +231,14 @@ def ask_stream(
     check_thinking(think, server_info, settings.model)
 
     counter = get_counter()
-    budget = compute_budget(documents, settings, question=question, think=think, context=context,
-                            history=history, counter=counter)
+    built = prompt.build_prompt(documents, question, think=think, counter=counter, history=history)
+    documents = list(built.documents)
+    budget = budget_of(built, settings, context=context)
     answer.budget = budget
     if counter_warning(counter):
         answer.warnings.append(counter_warning(counter))
     refuse_if_over(budget)
-    messages = prompt.build_messages(documents, question, history)
-    request = build_request(messages, settings, budget, prompt.num_keep(counter))
+    request = build_request(built, settings, budget)
     server_count = backend.count_prompt(request)
     refuse_if_server_over(server_count, budget)
 

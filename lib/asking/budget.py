@@ -20,7 +20,6 @@ from typing import Sequence
 
 from ..config import Settings
 from ..documents import Document
-from ..reading.passages import assign_unique_ids
 from . import prompt
 
 
@@ -155,30 +154,6 @@ def _largest_first(documents: dict[str, int]) -> list[tuple[str, int]]:
     return sorted(documents.items(), key=lambda item: -item[1])
 
 
-def _unique_names(documents: Sequence[Document]) -> list[str]:
-    """Document names, made distinct where two selected files share a name."""
-    seen: dict[str, int] = {}
-    names = []
-    for document in documents:
-        seen[document.name] = seen.get(document.name, 0) + 1
-        names.append(document.name if seen[document.name] == 1 else f"{document.name} ({document.sha256[:8]})")
-    return names
-
-
-def _count_all(counter, texts: list[str]) -> list[int]:
-    many = getattr(counter, "count_many", None)
-    return list(many(texts)) if many else [counter.count(t) for t in texts]
-
-
-def _history_texts(history: Sequence) -> list[str]:
-    """The texts earlier turns add to the prompt: each question and answer as rendered."""
-    texts = []
-    for item in history:
-        question, answer = prompt.history_turn(item)
-        texts += [prompt.render_question(question), prompt.neutralise(answer)]
-    return texts
-
-
 def compute_budget(
     documents: Sequence[Document],
     settings: Settings,
@@ -192,36 +167,28 @@ def compute_budget(
     """The budget of asking `question` about `documents`: computed from the real prompt."""
     from ..reading.tokens import get_counter
 
-    counter = counter or get_counter()
     think = settings.think if think is None else bool(think)
+    built = prompt.build_prompt(documents, question, think=think, counter=counter or get_counter(),
+                                history=history)
+    return budget_of(built, settings, context=context)
+
+
+def budget_of(built: prompt.PromptBuild, settings: Settings, *, context: int | None = None) -> Budget:
+    """The budget of one built prompt in the real context (default: the configured one)."""
     context = int(context or settings.context)
-    # The IDs the request will carry (unique across this selection): counts match the prompt.
-    ordered = assign_unique_ids(prompt.sorted_documents(documents))
-    history_texts = _history_texts(history)
-    rendered = prompt.render_chat(prompt.build_messages(ordered, question, history), think)
-    texts = [rendered, prompt.system_block(), prompt.render_question(question), *history_texts]
-    texts += [prompt.render_document(d) for d in ordered]
-    counts = _count_all(counter, texts)
-    total, system, question_tokens = counts[:3]
-    history_tokens = sum(counts[3 : 3 + len(history_texts)])
-    doc_counts = counts[3 + len(history_texts) :]
-    per_document = dict(zip(_unique_names(ordered), doc_counts))
-    # What is left is the chat template; an estimator counts parts and whole separately
-    # and may round differently, so never below 0.
-    template = max(total - system - question_tokens - history_tokens - sum(doc_counts), 0)
     notes = []
     if context < settings.context:
         notes.append(f"The model holds {context:,} tokens, less than the configured {settings.context:,}.")
     return Budget(
         context=context,
-        system=system,
-        template=template,
-        question=question_tokens,
-        history=history_tokens,
-        reserved=settings.reserved(think),
-        documents=per_document,
-        counter=counter.kind,
-        think=think,
+        system=built.system,
+        template=built.template,
+        question=built.question,
+        history=built.history,
+        reserved=settings.reserved(built.think),
+        documents=dict(built.per_document),
+        counter=built.counter,
+        think=built.think,
         notes=notes,
-        thinking_reserve=settings.thinking_reserve if think else 0,
+        thinking_reserve=settings.thinking_reserve if built.think else 0,
     )

@@ -10,15 +10,21 @@ byte-identical for the same documents, from one question and one run to the next
 A follow-up keeps the first user message (documents + first question) byte-identical and
 continues the conversation: ... q1<|im_end|> assistant a1 <|im_end|> user q2 ... .
 
+One question builds one `PromptBuild` (`build_prompt`): the documents with their IDs, the
+messages, the rendered prompt and the exact count of each part. The budget, the request
+and num_keep are all derived from that one object, so what is counted is what is sent.
+
 No I/O here; token counts take a counter (lib.reading.tokens.get_counter()).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from ..documents import Document
+from ..reading.passages import assign_unique_ids
 
 NO_ANSWER = "The documents do not answer this question."
 """The exact sentence the model is told to give when the documents do not answer."""
@@ -199,3 +205,89 @@ def count_prompt(messages: Sequence[dict], think: bool, counter) -> int:
 def num_keep(counter, system_text: str = SYSTEM_PROMPT) -> int:
     """Exact tokens of the rendered system block: what stays pinned on a context shift."""
     return counter.count(system_block(system_text))
+
+
+# -------------------------------------------------------------------- one question's prompt
+
+
+@dataclass(frozen=True)
+class PromptBuild:
+    """One question's prompt, built once: what is sent and the exact tokens of each part."""
+
+    documents: tuple[Document, ...]
+    """In prompt order, with passage IDs unique across this request."""
+    messages: tuple[dict, ...]
+    think: bool
+    rendered: str
+    """The prompt exactly as the server renders it (Qwen3's template, as Ollama has it)."""
+    total: int
+    """Tokens of the whole rendered prompt."""
+    system: int
+    """Tokens of the rendered system block: num_keep."""
+    question: int
+    history: int
+    per_document: dict[str, int]
+    """Document name (made distinct where two share one) -> tokens as rendered, in prompt order."""
+    counter: str
+    """'exact' or 'estimate'."""
+
+    @property
+    def num_keep(self) -> int:
+        return self.system
+
+    @property
+    def template(self) -> int:
+        """Chat-template tokens: what is left once the parts are counted (an estimator counts
+        parts and whole separately and may round differently, so never below 0)."""
+        parts = self.system + self.question + self.history + sum(self.per_document.values())
+        return max(self.total - parts, 0)
+
+
+def unique_names(documents: Sequence[Document]) -> list[str]:
+    """Document names, made distinct where two selected files share a name."""
+    seen: dict[str, int] = {}
+    names = []
+    for document in documents:
+        seen[document.name] = seen.get(document.name, 0) + 1
+        names.append(document.name if seen[document.name] == 1 else f"{document.name} ({document.sha256[:8]})")
+    return names
+
+
+def _count_all(counter, texts: list[str]) -> list[int]:
+    many = getattr(counter, "count_many", None)
+    return list(many(texts)) if many else [counter.count(t) for t in texts]
+
+
+def _history_texts(history: Sequence) -> list[str]:
+    """The texts earlier turns add to the prompt: each question and answer as rendered."""
+    texts = []
+    for item in history:
+        question, answer = history_turn(item)
+        texts += [render_question(question), neutralise(answer)]
+    return texts
+
+
+def build_prompt(documents: Sequence[Document], question: str, *, think: bool, counter,
+                 history: Sequence = ()) -> PromptBuild:
+    """The prompt of asking `question` about `documents`, rendered and counted once."""
+    ordered = assign_unique_ids(sorted_documents(documents))
+    messages = build_messages(ordered, question, history)
+    rendered = render_chat(messages, think)
+    history_texts = _history_texts(history)
+    texts = [rendered, system_block(), render_question(question), *history_texts]
+    texts += [render_document(d) for d in ordered]
+    counts = _count_all(counter, texts)
+    total, system, question_tokens = counts[:3]
+    doc_counts = counts[3 + len(history_texts):]
+    return PromptBuild(
+        documents=tuple(ordered),
+        messages=tuple(messages),
+        think=bool(think),
+        rendered=rendered,
+        total=total,
+        system=system,
+        question=question_tokens,
+        history=sum(counts[3:3 + len(history_texts)]),
+        per_document=dict(zip(unique_names(ordered), doc_counts)),
+        counter=counter.kind,
+    )

@@ -647,6 +647,9 @@ def assign_unique_ids(documents: list[Document]) -> list[Document]:
 
 
 def _with_code(document: Document, code: str) -> Document:
+    # Every passage of a document carries the same code: when the first has it, all do.
+    if not document.passages or passage_code(document.passages[0].id) == code:
+        return document
     passages = [dataclasses.replace(p, id=f"{code}-{p.index + 1}") for p in document.passages]
     return dataclasses.replace(document, passages=passages)
 
