@@ -18,6 +18,8 @@ Library and Ask pages make.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import shutil
 import sqlite3
@@ -183,12 +185,14 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f}"
 
 
-def report(count: int, totals: dict, figures: dict, searches: dict, ranking: dict, memory: list, listing: dict) -> str:
+def report(count: int, totals: dict, figures: dict, searches: dict, ranking: dict, memory: list, listing: dict,
+           load: tuple[float, float]) -> str:
     t, w, n = figures["trigram"], figures["words"], figures["no index"]
     lines = [
         f"Machine: {platform.machine()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"{__import__('os').cpu_count()} CPUs (shared), {date.today().isoformat()}. {count:,} generated documents "
-        f"(bench/make_library.py), {totals['tokens']:,} tokens, {totals['passages']:,} passages.",
+        f"{os.cpu_count()} CPUs (shared), {date.today().isoformat()}. {count:,} generated documents "
+        f"(bench/make_library.py), {totals['tokens']:,} tokens, {totals['passages']:,} passages. Load average "
+        f"{load[0]:.1f} before the measurements, {load[1]:.1f} after (other jobs shared the 2 cores).",
         "",
         "| store | write wall s | write CPU s | index CPU s (over no index) | database MB | index MB | index share |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -229,14 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", help="keep the three stores in this folder (default: a temporary folder, removed)")
+    parser.add_argument("--reuse", help="measure again the stores kept by an earlier run with --keep (no writing)")
     parser.add_argument("--write", action="store_true", help="write the figures into docs/readme/bench-library.md")
     args = parser.parse_args(argv)
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="folio-library-bench-"))
+    root = Path(args.reuse or args.keep or tempfile.mkdtemp(prefix="folio-library-bench-"))
+    load_before = os.getloadavg()[0]
     try:
-        figures, totals, kept, shas = write_stores(root, args.documents, args.seed)
+        if args.reuse:
+            saved = json.loads((root / "figures.json").read_text())
+            figures, totals, shas = saved["figures"], saved["totals"], saved["shas"]
+            args.documents = len(shas)
+            kept = [document for document, _original in generate(300, seed=args.seed)]
+        else:
+            figures, totals, kept, shas = write_stores(root, args.documents, args.seed)
+            (root / "figures.json").write_text(json.dumps({"figures": figures, "totals": totals, "shas": shas}))
         words = Store(root / "words")
         matter = shas[:300]
-        words.create_collection("Matter")
+        words.ensure_collection("Matter")
         words.add_to_collection("Matter", matter)
         searches = {
             "trigram (before)": search_latency(TrigramStore(root / "trigram"), args.repeat),
@@ -254,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         memory += [t for q in QUESTIONS for t in timed(lambda q=q: rank_documents(q, kept), args.repeat)]
         listing = listing_latency(words, args.repeat * 4)
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             shutil.rmtree(root, ignore_errors=True)
-    text = report(args.documents, totals, figures, searches, ranking, memory, listing)
+    load = (load_before, os.getloadavg()[0])
+    text = report(args.documents, totals, figures, searches, ranking, memory, listing, load)
     print(text)
     if args.write:
         target = ROOT / "docs" / "readme" / "bench-library.md"

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from ..errors import FolioError
-from . import ask, collections, ingest, jobs
+from . import ask, collections, ingest, ingest_job, jobs
 
 COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "collections": collections, "jobs": jobs}
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib", description="Folio: ask whole documents, with verified citations.")
     sub = parser.add_subparsers(dest="command", required=True)
     ingest.add_parser(sub)
+    ingest_job.extend_parser(sub.choices["ingest"])
     ask.add_parser(sub)
     collections.add_parser(sub)
     jobs.add_parser(sub)

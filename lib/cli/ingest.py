@@ -5,8 +5,8 @@
     python -m lib ingest matter/ bundle.zip                 # folders recursively, .zip members
     python -m lib ingest matter/ --collection "Smith"       # stored, added to the collection, as a job
 
-A PATH is a file, a folder (read recursively) or a .zip archive (its members). Without
---collection nothing is stored; with it see ingest_job.py. Exit status 0 when every
+A PATH is a file, a folder (read recursively) or a .zip archive (its members). Nothing is
+stored; --collection (ingest_job.py adds it) stores the documents, as a job. Exit status 0 when every
 document was read, 2 when any could not be (the others are still reported; files in
 folders and archives that are not documents are skipped and listed, not errors).
 Progress goes to stderr, results to stdout.
@@ -36,9 +36,6 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("files", nargs="+", metavar="PATH",
                         help="documents (PDF, DOCX, EPUB, HTML, text, Markdown), folders (read recursively) or .zip archives")
-    parser.add_argument("--collection", metavar="NAME",
-                        help="store the documents in the library (FOLIO_DATA_DIR) and add them to this collection "
-                        "(created if needed); runs as a resumable job")
     parser.add_argument("--password", help="password for encrypted PDFs")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--passages", action="store_true", help="include every passage (id, page, heading, text, tokens)")
@@ -48,10 +45,6 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     """Ingest the files, print the table or the JSON object, return the exit status."""
     settings = load_settings()
-    if getattr(args, "collection", None) is not None:
-        from . import ingest_job
-
-        return ingest_job.run(args, settings)
     report, skipped = _read(args, settings)
     _end_progress_line()
     budget = _budget(report, settings)

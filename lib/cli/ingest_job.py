@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..config import load_settings
 from ..library.ingestion import create_ingest_job, find_ingest_job, ingest_outcome
 from ..library.jobs import Jobs
 from ..library.store import open_store
@@ -21,6 +22,20 @@ from . import ingest as plain
 from .progress import JobProgress
 
 EXIT_STOPPED = 130
+
+
+def extend_parser(parser) -> None:
+    """Add --collection to the `ingest` parser; without it `ingest` runs as before."""
+    parser.add_argument("--collection", metavar="NAME",
+                        help="store the documents in the library (FOLIO_DATA_DIR) and add them to this collection "
+                        "(created if needed); runs as a job: Ctrl-C stops it, the same command resumes it")
+    parser.set_defaults(handler=run_command)
+
+
+def run_command(args) -> int:
+    if args.collection is None:
+        return plain.run(args)
+    return run(args, load_settings())
 
 
 def run(args, settings) -> int:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
 from ..errors import StoreError
-from .fulltext import check_query
+from .fulltext import QueryError, check_query
 
 MAX_NAME = 200
 MAX_PAGE = 1000
@@ -102,7 +102,10 @@ def clean_name(name: str) -> str:
     """A collection name as stored: trimmed, one line, not empty, not too long."""
     if not isinstance(name, str):
         raise CollectionError(f"A collection name must be text, not {type(name).__name__}.")
-    check_query(name, "collection name")
+    try:
+        check_query(name, "collection name")
+    except QueryError as exc:
+        raise CollectionError(str(exc)) from exc
     text = " ".join(name.split())
     if not text:
         raise CollectionError("A collection needs a name: type one (for example the matter or product it is for).")

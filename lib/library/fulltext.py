@@ -53,7 +53,8 @@ STOPWORDS = frozenset(
     ours ourselves out over own same she should so some such than that the their theirs them
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself yourselves
-    tell please explain describe document documents say says said according""".split()
+    tell please explain describe document documents say says said according may might must shall
+    also whether upon""".split()
 )
 
 
@@ -73,8 +74,8 @@ def check_query(text: str, what: str = "search text") -> str:
     char = found.group()
     kind = "an unpaired surrogate" if 0xD800 <= ord(char) <= 0xDFFF else "a control character"
     raise QueryError(
-        f"The {what} contains {kind} (U+{ord(char):04X}) at position {found.start() + 1}, which no "
-        f"document text contains. Remove it (retype the {what} rather than pasting it) and try again."
+        f"The {what} contains {kind} (U+{ord(char):04X}) at position {found.start() + 1}, an invisible "
+        f"character that cannot be searched for or stored. Retype the {what} (rather than pasting it) and try again."
     )
 
 

@@ -7,14 +7,19 @@
 
 Every passage is scored with FTS5's BM25 against the question's terms (its words without
 stopwords; for Chinese, Japanese and other scripts without spaces, its character bigrams:
-see fulltext.py), and a document scores the sum of its three best passages, weighted
-1, 1/2 and 1/4: one passage squarely on the question counts most, and a document that
-comes back to it scores higher than one that mentions it once. Best first; documents with
-no matching passage come last with score 0, in the order they were given (stable).
+see fulltext.py). Terms found in more than COMMON_SHARE of the passages are dropped (they
+say nothing about relevance, in any language, and cost the most). A document scores the
+sum of its three best passages, weighted 1, 1/2 and 1/4: one passage squarely on the
+question counts most, and a document that comes back to it scores higher than one that
+mentions it once. Best first; documents with no matching passage come last with score 0,
+in the order they were given (stable); ties keep the given order too.
 
 `rank_documents` builds a temporary in-memory index (documents given on the command line
 are not in the store; the last few indexes are kept, so a follow-up question over the same
-documents does not index them again). `Store.rank_documents` uses the library's own index.
+documents does not index them again); with `store=` and documents that are all stored it
+uses the library's index instead. `Store.rank_documents` uses the library's own index; its
+term statistics are those of the whole library, so scores can differ slightly from a
+ranking of the same documents in memory.
 """
 
 from __future__ import annotations
@@ -25,19 +30,18 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Callable, Sequence
 
 from ..documents import Document
-from .fulltext import TOKENIZER, index_text, question_terms, term_expression
+from .fulltext import NO_SPACE_RUN, TOKENIZER, index_text, question_terms, term_expression
 
-if TYPE_CHECKING:
-    from .store import Store
+Store = Any  # lib.library.store.Store (which imports this module late, for Store.rank_documents)
 
 WEIGHTS = (1.0, 0.5, 0.25)
 """How much a document's best, second and third passage count towards its score."""
-COMMON_SHARE = 0.25
-"""A term found in more than this share of the passages (of an index of at least
-COMMON_MIN passages) says nothing about relevance and is dropped, unless every term is."""
+COMMON_SHARE = 0.2
+"""A term in more than this share of the passages (of an index of at least COMMON_MIN
+passages) is dropped from the question, unless every term is that common."""
 COMMON_MIN = 400
 CACHED_INDEXES = 4
 
@@ -63,88 +67,114 @@ class RankedDocument:
 # ---------------------------------------------------------------- scoring
 
 
+@dataclass(frozen=True)
 class _Tally:
-    """Per document: the best passage scores seen, and how many passages matched."""
-
-    __slots__ = ("top", "matches")
-
-    def __init__(self) -> None:
-        self.top: list[tuple[float, int]] = []
-        self.matches = 0
-
-    def add(self, score: float, position: int) -> None:
-        self.matches += 1
-        if len(self.top) < len(WEIGHTS):
-            heapq.heappush(self.top, (score, -position))
-        elif score > self.top[0][0]:
-            heapq.heapreplace(self.top, (score, -position))
-
-    def score(self) -> float:
-        return sum(w * s for w, (s, _p) in zip(WEIGHTS, sorted(self.top, reverse=True)))
-
-    def best(self) -> list[int]:
-        return [-p for _s, p in sorted(self.top, reverse=True)]
+    score: float
+    matches: int
+    best: list[int]
+    """Row ids of the best passages, best first."""
 
 
-def _terms_to_query(conn: sqlite3.Connection, terms: list[str], vocab: str | None, passages: int) -> str | None:
+@dataclass
+class _Runs:
+    """Each document's passages are one run of consecutive row ids: starts[k]..ends[k] is
+    document k's run, position[k] its place in the selection (None: not selected)."""
+
+    starts: list[int]
+    ends: list[int]
+    position: list[int | None]
+
+
+def _tally_runs(rows: list[tuple[int, float]], runs: _Runs) -> dict[int, _Tally]:
+    """Per selected document, from (rowid, bm25) rows in rowid order: one step per document."""
+    if not rows:
+        return {}
+    rows.sort()
+    rowids, scores = zip(*rows)
+    tallies: dict[int, _Tally] = {}
+    i, n = 0, len(rowids)
+    while i < n:
+        at = bisect.bisect_right(runs.starts, rowids[i]) - 1
+        if at < 0 or rowids[i] > runs.ends[at]:
+            i += 1  # a row of no known document (written meanwhile): ignore it
+            continue
+        j = bisect.bisect_right(rowids, runs.ends[at], i)
+        position = runs.position[at]
+        if position is not None:
+            top = heapq.nsmallest(len(WEIGHTS), range(i, j), key=scores.__getitem__)  # bm25: lower is better
+            score = sum(w * -scores[k] for w, k in zip(WEIGHTS, top))
+            tallies[position] = _Tally(score, j - i, [rowids[k] for k in top])
+        i = j
+    return tallies
+
+
+def _query(conn: sqlite3.Connection, terms: list[str], vocab: str, passages: int) -> str | None:
     """The OR query of the question's informative terms (None when it has none)."""
     if not terms:
         return None
     kept = terms
-    if vocab and passages >= COMMON_MIN:
+    if passages >= COMMON_MIN:
         limit = passages * COMMON_SHARE
         kept = [t for t in terms if _document_frequency(conn, vocab, t) <= limit] or terms
     return " OR ".join(term_expression(t) for t in kept)
 
 
 def _document_frequency(conn: sqlite3.Connection, vocab: str, term: str) -> int:
-    from .fulltext import NO_SPACE_RUN
-
     if NO_SPACE_RUN.fullmatch(term) and len(term) == 1:
-        return 0  # a prefix term: cheap to keep
+        return 0  # a lone character is a prefix query: kept
     row = conn.execute(f"SELECT doc FROM {vocab} WHERE term = ?", (term,)).fetchone()
     return row[0] if row else 0
 
 
-def _order(tallies: dict[int, _Tally], count: int) -> list[tuple[int, float]]:
-    """(document position, score), best first; ties and unmatched documents in the given order."""
-    scored = [(position, tallies[position].score()) for position in tallies]
-    scored.sort(key=lambda item: (-item[1], item[0]))
-    unmatched = [(position, 0.0) for position in range(count) if position not in tallies]
-    return scored + unmatched
+def _ranked(count: int, tallies: dict[int, _Tally], identity: Callable[[int], tuple[str, str]],
+            passage_id: Callable[[int, int], str]) -> list[RankedDocument]:
+    order = sorted(tallies, key=lambda position: (-tallies[position].score, position))
+    order += [position for position in range(count) if position not in tallies]
+    out = []
+    for rank, position in enumerate(order, start=1):
+        sha, name = identity(position)
+        tally = tallies.get(position)
+        if tally is None:
+            out.append(RankedDocument(sha, name, 0.0, rank))
+        else:
+            best = tuple(passage_id(position, rowid) for rowid in tally.best)
+            out.append(RankedDocument(sha, name, tally.score, rank, tally.matches, best))
+    return out
 
 
 # ---------------------------------------------------------------- in-memory documents
 
 
 class _MemoryIndex:
-    """A temporary FTS5 index of some documents' passages (rowid = running passage number)."""
+    """A temporary FTS5 index of some documents' passages (row ids numbered document by document)."""
 
     def __init__(self, documents: Sequence[Document]):
         self.conn = sqlite3.connect(":memory:", check_same_thread=False)
         self.lock = threading.Lock()
         self.conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5(body, content='', tokenize=\"{TOKENIZER}\")")
         self.conn.execute("CREATE VIRTUAL TABLE vocab USING fts5vocab(fts, 'row')")
-        self.owner: list[tuple[int, str]] = []  # rowid -> (document position, passage id)
+        self.ids: list[str] = []  # row id -> passage id
+        self.runs = _Runs([], [], [])
         rows = []
         for position, document in enumerate(documents):
+            if not document.passages:
+                continue
+            self.runs.starts.append(len(self.ids))
             for passage in document.passages:
-                rows.append((len(self.owner), index_text(passage.text) or passage.text))
-                self.owner.append((position, passage.id))
+                rows.append((len(self.ids), index_text(passage.text) or passage.text))
+                self.ids.append(passage.id)
+            self.runs.ends.append(len(self.ids) - 1)
+            self.runs.position.append(position)
         with self.conn:
             self.conn.executemany("INSERT INTO fts (rowid, body) VALUES (?, ?)", rows)
 
     def tallies(self, terms: list[str]) -> dict[int, _Tally]:
         with self.lock:
-            query = _terms_to_query(self.conn, terms, "vocab", len(self.owner))
+            query = _query(self.conn, terms, "vocab", len(self.ids))
             if query is None:
                 return {}
             rows = self.conn.execute("SELECT rowid, bm25(fts) FROM fts WHERE fts MATCH ?", (query,)).fetchall()
-        tallies: dict[int, _Tally] = {}
-        for rowid, bm25 in rows:
-            position = self.owner[rowid][0]
-            tallies.setdefault(position, _Tally()).add(-bm25, rowid)
-        return tallies
+        return _tally_runs(rows, self.runs)
 
 
 _indexes: OrderedDict[tuple, _MemoryIndex] = OrderedDict()
@@ -166,126 +196,125 @@ def _index_for(documents: Sequence[Document]) -> _MemoryIndex:
     return index
 
 
-def rank_documents(question: str, documents: Sequence[Document], *, store: "Store | None" = None) -> list[RankedDocument]:
-    """`documents` ranked by relevance to `question`, best first (see the module docstring).
-
-    With `store`, documents that are all stored are ranked with the library's index
-    instead of a temporary one (faster for large selections; the same scores' order).
-    """
+def rank_documents(question: str, documents: Sequence[Document], *, store: Store | None = None) -> list[RankedDocument]:
+    """`documents` ranked by relevance to `question`, best first (see the module docstring)."""
     documents = list(documents)
     if store is not None and documents and all(store.has_document(d.sha256) for d in documents):
         return store.rank_documents(question, [d.sha256 for d in documents])
     terms = question_terms(question)
-    if not documents or not terms:
-        return _ranked([(i, 0.0) for i in range(len(documents))], documents, {}, lambda position, rowid: "")
-    index = _index_for(documents)
-    tallies = index.tallies(terms)
-    return _ranked(_order(tallies, len(documents)), documents, tallies, lambda position, rowid: index.owner[rowid][1])
-
-
-def _ranked(order, documents, tallies, passage_id) -> list[RankedDocument]:
-    out = []
-    for rank, (position, score) in enumerate(order, start=1):
-        tally = tallies.get(position)
-        best = tuple(passage_id(position, rowid) for rowid in tally.best()) if tally else ()
-        document = documents[position]
-        out.append(RankedDocument(document.sha256, document.name, score, rank, tally.matches if tally else 0, best))
-    return out
+    tallies: dict[int, _Tally] = {}
+    index = None
+    if documents and terms:
+        index = _index_for(documents)
+        tallies = index.tallies(terms)
+    return _ranked(len(documents), tallies, lambda p: (documents[p].sha256, documents[p].name),
+                   lambda position, rowid: index.ids[rowid])
 
 
 # ---------------------------------------------------------------- stored documents
 
 
-def rank_stored(store: "Store", question: str, shas: Sequence[str]) -> list[RankedDocument]:
+class _Library:
+    """What ranking needs to know of a whole store, kept until documents are added or deleted:
+    each document's run of passage row ids, its name, and the prefix of its passage IDs."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        rows = sorted(tuple(r) for r in conn.execute("SELECT MIN(pid), MAX(pid), COUNT(*), sha256 FROM passages GROUP BY sha256"))
+        self.starts = [r[0] for r in rows]
+        self.ends = [r[1] for r in rows]
+        self.shas = [r[3] for r in rows]
+        self.passages = sum(r[2] for r in rows)
+        self.names = {r[0]: r[1] for r in conn.execute("SELECT sha256, name FROM documents")}
+        # Folio numbers a document's passage IDs code-1 .. code-N in row order; where the first
+        # and last say so, an ID is computed from the row id instead of looked up.
+        self.contiguous = all(last - first + 1 == count for first, last, count, _s in rows) and all(
+            a < b for a, b in zip(self.ends, self.starts[1:])
+        )
+        edges = dict(_lookup_ids(conn, self.starts + self.ends))
+        self.codes: list[str | None] = []
+        for first, last, count, _sha in rows:
+            head, tail = edges.get(first, ""), edges.get(last, "")
+            code = head[:-2] if head.endswith("-1") else None
+            self.codes.append(code if code and tail == f"{code}-{count}" else None)
+
+    def runs(self, positions: dict[str, int]) -> _Runs:
+        return _Runs(self.starts, self.ends, [positions.get(sha) for sha in self.shas])
+
+    def passage_ids(self, conn: sqlite3.Connection, rowids: list[int]) -> dict[int, str]:
+        if not self.contiguous:
+            return dict(_lookup_ids(conn, rowids))
+        ids, unknown = {}, []
+        for rowid in rowids:
+            at = bisect.bisect_right(self.starts, rowid) - 1
+            code = self.codes[at] if at >= 0 else None
+            if code is not None:
+                ids[rowid] = f"{code}-{rowid - self.starts[at] + 1}"
+            else:
+                unknown.append(rowid)
+        ids.update(_lookup_ids(conn, unknown))
+        return ids
+
+
+def _lookup_ids(conn: sqlite3.Connection, rowids: list[int]) -> list[tuple[int, str]]:
+    found = []
+    for start in range(0, len(rowids), 900):
+        chunk = rowids[start:start + 900]
+        found += [tuple(r) for r in conn.execute(f"SELECT pid, id FROM passages WHERE pid IN ({', '.join('?' * len(chunk))})", chunk)]
+    return found
+
+
+_libraries: dict[str, tuple[tuple, _Library]] = {}
+_libraries_lock = threading.Lock()
+
+
+def _library(conn: sqlite3.Connection, key: str) -> _Library:
+    """The store's _Library, rebuilt only when documents were added or deleted."""
+    generation = tuple(conn.execute(
+        "SELECT (SELECT MAX(pid) FROM passages), (SELECT MIN(pid) FROM passages), (SELECT COUNT(*) FROM documents)"
+    ).fetchone())
+    with _libraries_lock:
+        cached = _libraries.get(key)
+    if cached and cached[0] == generation:
+        return cached[1]
+    built = _Library(conn)
+    with _libraries_lock:
+        _libraries[key] = (generation, built)
+    return built
+
+
+def rank_stored(store: Store, question: str, shas: Sequence[str]) -> list[RankedDocument]:
     """Store.rank_documents: the same ranking over stored documents, with the library's index."""
     shas = list(dict.fromkeys(shas))
     terms = question_terms(question)
     with store._errors("rank the documents"), store._read() as conn:
-        conn.execute("BEGIN")
+        conn.execute("BEGIN")  # one snapshot: the index, the passages and the names agree
         try:
-            pid_map = _pid_map(conn, str(store.db_path))
-            positions = {sha: i for i, sha in enumerate(shas)}
-            tallies, ids = _stored_tallies(conn, terms, positions, pid_map) if terms else ({}, {})
+            library = _library(conn, str(store.db_path))
+            tallies, ids = _stored_tallies(conn, library, terms, {sha: i for i, sha in enumerate(shas)})
         finally:
             conn.execute("COMMIT")
-    documents = [_Named(sha, pid_map.names.get(sha, sha[:12])) for sha in shas]
-    return _ranked(_order(tallies, len(shas)), documents, tallies, lambda position, rowid: ids.get(rowid, ""))
+    return _ranked(len(shas), tallies, lambda p: (shas[p], library.names.get(shas[p], shas[p][:12])),
+                   lambda position, rowid: ids.get(rowid, ""))
 
 
-@dataclass(frozen=True)
-class _Named:
-    sha256: str
-    name: str
-
-
-class _PidMap:
-    """Which document each passage row belongs to: a document's passages are one run of
-    row ids (inserted together in one transaction), so a sorted list of runs answers it
-    without joining 100,000 passage rows."""
-
-    def __init__(self, rows: list[tuple[int, int, int, str]], names: dict[str, str]):
-        self.names = names
-        rows.sort()
-        self.starts = [r[0] for r in rows]
-        self.ends = [r[1] for r in rows]
-        self.shas = [r[3] for r in rows]
-        self.contiguous = all(last - first + 1 == count for first, last, count, _sha in rows) and all(
-            a < b for a, b in zip(self.ends, self.starts[1:])
-        )
-
-    def sha_of(self, pid: int) -> str | None:
-        at = bisect.bisect_right(self.starts, pid) - 1
-        return self.shas[at] if at >= 0 and pid <= self.ends[at] else None
-
-
-_pid_maps: dict[str, tuple[tuple, _PidMap]] = {}
-_pid_maps_lock = threading.Lock()
-
-
-def _pid_map(conn: sqlite3.Connection, key: str) -> _PidMap:
-    """The map for this database, rebuilt only when documents were added or deleted."""
-    generation = tuple(conn.execute(
-        "SELECT (SELECT MAX(pid) FROM passages), (SELECT COUNT(*) FROM documents), (SELECT MIN(pid) FROM passages)"
-    ).fetchone())
-    with _pid_maps_lock:
-        cached = _pid_maps.get(key)
-    if cached and cached[0] == generation:
-        return cached[1]
-    rows = conn.execute("SELECT MIN(pid), MAX(pid), COUNT(*), sha256 FROM passages GROUP BY sha256").fetchall()
-    names = dict(conn.execute("SELECT sha256, name FROM documents").fetchall())
-    built = _PidMap([tuple(r) for r in rows], names)
-    with _pid_maps_lock:
-        _pid_maps[key] = (generation, built)
-    return built
-
-
-def _stored_tallies(conn: sqlite3.Connection, terms: list[str], positions: dict[str, int], pid_map: _PidMap) -> tuple[dict, dict]:
-    passages = conn.execute("SELECT MAX(pid) - MIN(pid) + 1 FROM passages").fetchone()[0] or 0
-    query = _terms_to_query(conn, terms, "passages_vocab", passages)
+def _stored_tallies(conn, library: _Library, terms: list[str], positions: dict[str, int]) -> tuple[dict, dict]:
+    query = _query(conn, terms, "passages_vocab", library.passages) if terms and positions else None
     if query is None:
         return {}, {}
-    if pid_map.contiguous:
-        rows = conn.execute("SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?", (query,))
-        scored = ((pid, pid_map.sha_of(pid), bm25) for pid, bm25 in rows)
-    else:  # a database written some other way: ask the passages table
-        scored = conn.execute(
-            "SELECT p.pid, p.sha256, bm25(passages_fts) FROM passages_fts JOIN passages p ON p.pid = passages_fts.rowid "
-            "WHERE passages_fts MATCH ?", (query,),
-        )
-    tallies: dict[int, _Tally] = {}
-    for pid, sha, bm25 in scored:
-        position = positions.get(sha)
-        if position is not None:
-            tally = tallies.get(position)
-            if tally is None:
-                tally = tallies[position] = _Tally()
-            tally.add(-bm25, pid)
-    return tallies, _passage_ids(conn, [pid for tally in tallies.values() for pid in tally.best()])
+    rows = [tuple(r) for r in conn.execute("SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?", (query,))]
+    if library.contiguous:
+        tallies = _tally_runs(rows, library.runs(positions))
+    else:  # a database written some other way: each passage's document from the passages table
+        owners = {r[0]: r[1] for r in conn.execute("SELECT pid, sha256 FROM passages")}
+        grouped: dict[int, list[tuple[float, int]]] = {}
+        for rowid, bm25 in rows:
+            position = positions.get(owners.get(rowid))
+            if position is not None:
+                grouped.setdefault(position, []).append((bm25, rowid))
+        tallies = {position: _tally_of(items) for position, items in grouped.items()}
+    return tallies, library.passage_ids(conn, [rowid for tally in tallies.values() for rowid in tally.best])
 
 
-def _passage_ids(conn: sqlite3.Connection, pids: list[int]) -> dict[int, str]:
-    ids: dict[int, str] = {}
-    for start in range(0, len(pids), 900):
-        chunk = pids[start:start + 900]
-        ids.update(conn.execute(f"SELECT pid, id FROM passages WHERE pid IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
-    return ids
+def _tally_of(items: list[tuple[float, int]]) -> _Tally:
+    top = sorted(items)[:len(WEIGHTS)]
+    return _Tally(sum(w * -bm25 for w, (bm25, _r) in zip(WEIGHTS, top)), len(items), [rowid for _b, rowid in top])
