@@ -149,7 +149,9 @@ HANDLERS = {"list": _list, "create": _create, "rename": _rename, "delete": _dele
 
 
 def _size(size: int) -> str:
-    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e3:,.0f} kB"
+    if size >= 100_000:
+        return f"{size / 1e6:,.1f} MB"
+    return f"{size / 1e3:,.0f} kB" if size >= 1000 else f"{size} B"
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:

@@ -6,6 +6,7 @@ elsewhere (a log, a pipe) one line per item, so a log shows every file in order.
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 from ..library.jobs import JobInfo
@@ -61,6 +62,9 @@ class JobProgress:
             self._rewrite(progress_line(self.info, where))
 
     def _rewrite(self, line: str) -> None:
+        columns = shutil.get_terminal_size((100, 20)).columns - 1
+        if len(line) > columns:  # a wrapped line cannot be rewritten in place
+            line = line[: columns - 1] + "…"
         pad = max(0, self.width - len(line))
         print("\r" + line + " " * pad, end="", file=self.stream, flush=True)
         self.width = len(line)

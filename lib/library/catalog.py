@@ -36,6 +36,7 @@ SORTS = {
     "pages": ("d.pages DESC, d.name COLLATE NOCASE, d.sha256", "d.pages, d.name COLLATE NOCASE, d.sha256", True),
 }
 CollectionRef = int | str
+_SUMMARY_COLUMNS = "sha256, name, format, pages, chars, tokens, counter, passages, warnings, size, added_at"
 
 
 class CollectionError(StoreError):
@@ -383,7 +384,6 @@ def _summary_from_row(row: sqlite3.Row) -> DocumentSummary:
     )
 
 
-_SUMMARY_COLUMNS = "sha256, name, format, pages, chars, tokens, counter, passages, warnings, size, added_at"
 
 
 def _collection_from_row(row: sqlite3.Row) -> Collection:

@@ -34,6 +34,14 @@ interrupted, and any process can resume it. A job that is really running elsewhe
 cannot be started twice (JobBusy). Running a job that is done but has failed items tries
 those items again (a review cell that failed, a file fixed since).
 
+Calls in flight at once (a plan with concurrency 4): the work function stays the one
+thread that checkpoints; workers record their own items, and long calls watch stop_event:
+
+    with ThreadPoolExecutor(4) as pool:
+        for call in job.pending(calls, key=lambda c: c.key):
+            job.checkpoint(f"call {call.number} of {len(calls)}")          # JobStopped on cancel/pause
+            pool.submit(lambda c=call: job.record(c.key, ask(c, cancel=job.stop_event), work=c.tokens))
+
 Inside a work function (JobContext): `job.params`, `job.store`, `job.set_total(n, work=)`,
 `job.pending(items, key=)`, `job.item(key, label=, work=)` (a context manager: a FolioError
 inside it marks that item failed with its message and the job goes on; any other exception
