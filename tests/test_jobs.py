@@ -174,3 +174,17 @@ def test_jobs_are_found_again_by_kind_and_key(store, tmp_path):
     assert jobs.find(job_kinds.KIND, "count-test") is None  # done: the same command starts afresh
     assert jobs.find(job_kinds.KIND, "count-test", unfinished=False).id == job_id
     assert jobs.delete(job_id) and jobs.list() == []
+
+
+def test_the_lease_tells_a_live_owner_from_a_gone_one():
+    from lib.library.jobs import HOST, LEASE_S, PROCESS_TOKEN, owner_alive
+
+    now = 1_000_000.0
+    assert owner_alive(PROCESS_TOKEN, now, now)
+    # The same process id in an earlier life (a restarted container starts at the same pid):
+    assert not owner_alive(f"{HOST}:{os.getpid()}:0123456789ab", now, now)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert not owner_alive(f"{HOST}:{dead.stdout.strip()}:0123456789ab", now, now)  # its process has exited
+    assert owner_alive("other-machine:123:0123456789ab", now - LEASE_S / 2, now)  # trusted while it beats
+    assert not owner_alive("other-machine:123:0123456789ab", now - LEASE_S - 1, now)
+    assert not owner_alive(PROCESS_TOKEN, now - LEASE_S - 1, now) and not owner_alive(None, now, now)
