@@ -221,12 +221,27 @@ def generate(count: int, *, seed: int = 7, start: int = 0, workers: int | None =
 # ---------------------------------------------------------------- a whole library
 
 
+def _fast_store_class():
+    """A Store that skips fsync (synchronous=OFF, originals not flushed): a generated library
+    is rebuilt from its seed after a crash, so durability is not worth 40 ms a document."""
+    from lib.library.store import Store
+
+    class FastStore(Store):
+        def _open(self):
+            conn = super()._open()
+            conn.execute("PRAGMA synchronous = OFF")
+            return conn
+
+        def _write_file(self, sha256: str, data: bytes) -> None:
+            (self.files_dir / sha256).write_bytes(data)
+
+    return FastStore
+
+
 def build_library(data_dir: str | Path, count: int, *, seed: int = 7, matter_size: int = 300,
                   store_class=None, collections: bool = True, quiet: bool = False) -> dict:
     """Write `count` generated documents into the store at `data_dir`; return figures."""
-    from lib.library.store import Store
-
-    store = (store_class or Store)(data_dir)
+    store = (store_class or _fast_store_class())(data_dir)
     started = time.perf_counter()
     write_s, tokens, passages, shas, chinese = 0.0, 0, 0, [], []
     for index, (document, original) in enumerate(generate(count, seed=seed)):

@@ -48,6 +48,14 @@ def test_words_match_whole_or_as_the_start_of_longer_words(store):
     assert ids(store, "roo") == ["en.txt:doc-1"]
 
 
+def test_when_no_word_matches_the_text_is_searched_inside_words(store):
+    assert ids(store, "ssee") == ["en.txt:doc-1"]  # lessee
+    assert ids(store, "ESSOR") == ["en.txt:doc-2"]  # lessor
+    assert ids(store, "essee epair") == ["en.txt:doc-1"]  # every term, as before
+    assert ids(store, '"ssee"') == []  # quoted: whole words only
+    assert ids(store, "zz") == []  # too short to look for inside words
+
+
 def test_accents_case_full_width_and_ligatures_are_folded(store):
     assert ids(store, "koln") == ids(store, "KÖLN") == ["en.txt:doc-2"]
     assert ids(store, "abc 123") == ["en.txt:doc-4"]

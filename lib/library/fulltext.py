@@ -13,7 +13,8 @@ character, the usual way CJK text is searched (Lucene's CJK analyzer does the sa
 
 Any substring of such a run is then a phrase of consecutive bigrams ("签字之日" is the
 phrase "签字 字之 之日"), a one-character search is a prefix query ("合*"), and ranking
-a Chinese question uses its bigrams as terms. A passage's index text is stored only where
+a Chinese question uses its bigrams as terms. (A search inside a Western word, "ssee" in
+"lessee", is Store.search_passages' fallback when the index finds nothing.) A passage's index text is stored only where
 it differs from the passage text (passages.search_text; NULL for most Western text).
 
     search_expression("lessee \"three months\"")   -> '"lessee"* AND "three months"'

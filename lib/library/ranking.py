@@ -199,8 +199,9 @@ def _index_for(documents: Sequence[Document]) -> _MemoryIndex:
 def rank_documents(question: str, documents: Sequence[Document], *, store: Store | None = None) -> list[RankedDocument]:
     """`documents` ranked by relevance to `question`, best first (see the module docstring)."""
     documents = list(documents)
-    if store is not None and documents and all(store.has_document(d.sha256) for d in documents):
-        return store.rank_documents(question, [d.sha256 for d in documents])
+    shas = [d.sha256 for d in documents]
+    if store is not None and documents and len(store.document_summaries(list(dict.fromkeys(shas)))) == len(set(shas)):
+        return store.rank_documents(question, shas)
     terms = question_terms(question)
     tallies: dict[int, _Tally] = {}
     index = None

@@ -44,6 +44,8 @@ from .fulltext import TOKENIZER, check_query, index_text, search_expression, sea
 
 DB_NAME = "folio.db"
 FILES_DIR = "files"
+SUBSTRING_MIN = 3
+"""Search terms this long are also looked for inside words when the word index finds nothing."""
 BUSY_TIMEOUT_S = 30.0
 """How long an operation waits for another writer (another tab or process) before giving up."""
 _TRASH_PREFIX = ".trash-"
@@ -705,6 +707,8 @@ class Store(CatalogMixin):
 
         Words match whole or as the start of a longer word ("repair" finds "repairs");
         "quoted phrases" match as phrases; Chinese and Japanese match any run of characters.
+        When that finds nothing, unquoted terms of SUBSTRING_MIN+ characters are looked for
+        anywhere, inside words too ("ssee" finds "lessee"), which reads every passage.
         QueryError (an InputError) for text no document can contain (a NUL, a broken
         surrogate): the message is about the query.
         """
@@ -727,7 +731,25 @@ class Store(CatalogMixin):
                 params += [first, last, sha]
             sql += " ORDER BY bm25(passages_fts), p.sha256, p.idx LIMIT ?"
             rows = conn.execute(sql, params + [max(0, int(limit))]).fetchall()
+            exact = any(quoted for _term, quoted in search_terms(query))
+            if not rows and not exact and all(len(term) >= SUBSTRING_MIN for term in terms):
+                rows = self._substring_rows(conn, terms, sha, limit)
         return [self._hit(row, terms) for row in rows]
+
+    @staticmethod
+    def _substring_rows(conn: sqlite3.Connection, terms: Sequence[str], sha: str | None, limit: int) -> list:
+        """Passages holding every term anywhere, even inside a word ("ssee" in "lessee"): read
+        only when the index finds nothing, since it reads every passage."""
+        where = " AND ".join("p.text LIKE ? ESCAPE '\\'" for _ in terms)
+        params = [_like_pattern(term) for term in terms]
+        if sha is not None:
+            where += " AND p.sha256 = ?"
+            params.append(sha)
+        return conn.execute(
+            f"SELECT p.*, d.name AS document FROM passages p JOIN documents d ON d.sha256 = p.sha256 WHERE {where} "
+            "ORDER BY d.added_at DESC, p.sha256, p.idx LIMIT ?",
+            params + [max(0, int(limit))],
+        ).fetchall()
 
     def rank_documents(self, question: str, shas: Sequence[str]) -> list:
         """Stored documents ranked by relevance to `question` (list[ranking.RankedDocument], best first)."""
