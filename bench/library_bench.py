@@ -42,6 +42,7 @@ SEARCHES = [
     "trustee", "clean hydrogen", "repair", "negligence", '"breach of contract"', "compact", "Oklahoma", "abortion",
     "Fourteenth Amendment", "tax credit", "pension", "goodwill", "merger", "sovereign", "irrigation", "shall pay",
     "合同", "违约金", "租赁", "承租人", "继承", "第五百条", "人民法院", "损害赔偿", "解除", "债权人",
+    "ssee", "nforceab",  # inside words: the word index finds nothing and reads every passage
 ]
 QUESTIONS = [
     "Was the limitation defence upheld?", "Who must pay damages for breach of contract?",
@@ -210,7 +211,7 @@ def report(count: int, totals: dict, figures: dict, searches: dict, ranking: dic
         f"words {w['cpu'] - n['cpu']:,.1f} s ({(w['cpu'] - n['cpu']) / w['cpu']:.0%}); database {t['db'] / 1e6:,.0f} MB -> "
         f"**{w['db'] / 1e6:,.0f} MB** ({w['db'] / t['db']:.0%}); index {t['index'] / 1e6:,.0f} MB -> **{w['index'] / 1e6:,.0f} MB**.",
         "",
-        "| search (34 English and Chinese searches x repeats) | p50 ms | p95 ms | max ms |",
+        f"| search ({len(SEARCHES)} English and Chinese searches x repeats; the last 2 inside words) | p50 ms | p95 ms | max ms |",
         "|---|---:|---:|---:|",
     ]
     for name, values in searches.items():

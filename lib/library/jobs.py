@@ -611,6 +611,7 @@ class JobContext:
         finally:
             self._heartbeat_stop.set()
             _RUNNING.pop(self.id, None)
+            _THREADS.pop(self.id, None)
         return self.jobs.get(self.id)
 
     def _run_quietly(self) -> None:
