@@ -159,3 +159,20 @@ def test_collections_command_json_and_exit_statuses(matter):
     table = run_cli("collections").stdout
     assert "Smith" in table and "Appeal" not in table
     assert len(Store(Path(os.environ["FOLIO_DATA_DIR"])).list_documents()) == 2  # documents stay
+
+
+def test_pipes_devices_and_folder_links_in_a_folder_are_skipped_not_read(tmp_path):
+    from lib.config import load_settings
+    from lib.library.sources import expand_paths
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    (root / "real.txt").write_text(LEASE)
+    os.mkfifo(root / "pipe.txt")  # reading it would block forever
+    (root / "zero.txt").symlink_to("/dev/zero")  # reading it would never end
+    (root / "loop").symlink_to(root, target_is_directory=True)  # following it would never end
+    found = expand_paths([root], load_settings())
+    assert [s.name for s in found.sources] == ["real.txt"]
+    reasons = {Path(label).name: reason for label, reason in found.skipped}
+    assert "not a regular file" in reasons["pipe.txt"] and "not a regular file" in reasons["zero.txt"]
+    assert "link to a folder" in reasons["loop"]

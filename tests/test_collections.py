@@ -88,6 +88,7 @@ def test_create_rename_add_remove_delete(tmp_path):
     store.create_collection("Appeal")
     store.add_to_collection("Appeal", [a])  # a document can be in several collections
     assert store.collections_of(a) == ["Appeal", "Smith v Jones"]
+    assert store.document_collections([a, c, d]) == {a: ["Appeal", "Smith v Jones"], c: ["Smith v Jones"], d: []}
 
     renamed = store.rename_collection("Smith v Jones", "Smith (trial)")
     assert (renamed.id, renamed.name, renamed.documents) == (matter.id, "Smith (trial)", 3)

@@ -231,6 +231,21 @@ class CatalogMixin:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def document_collections(self, shas: Sequence[str]) -> dict[str, list[str]]:
+        """sha -> names of its collections, for a page of documents in one query."""
+        out: dict[str, list[str]] = {sha: [] for sha in shas}
+        with self._errors("read the collections"), self._read() as conn:
+            for start in range(0, len(shas), 500):
+                chunk = list(shas[start:start + 500])
+                rows = conn.execute(
+                    "SELECT cd.sha256, c.name FROM collection_documents cd JOIN collections c ON c.id = cd.collection_id "
+                    f"WHERE cd.sha256 IN ({', '.join('?' * len(chunk))}) ORDER BY c.name COLLATE NOCASE",
+                    chunk,
+                ).fetchall()
+                for sha, name in rows:
+                    out[sha].append(name)
+        return out
+
     _COLLECTION_SQL = (
         "SELECT c.id, c.name, c.created_at, c.updated_at, COUNT(d.sha256) AS documents, "
         "COALESCE(SUM(d.tokens), 0) AS tokens, COALESCE(SUM(d.size), 0) AS size FROM collections c "

@@ -585,8 +585,13 @@ class Store(CatalogMixin):
                 conn.execute("COMMIT")
 
     def get_documents(self, shas: Sequence[str]) -> list[Document]:
-        """Several documents, in the order asked."""
-        return [self.get_document(sha) for sha in shas]
+        """Several documents, in the order asked, from one snapshot (one connection for all)."""
+        with self._errors("read the documents"), self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                return [self._load_document(conn, sha) for sha in shas]
+            finally:
+                conn.execute("COMMIT")
 
     def _load_document(self, conn: sqlite3.Connection, sha256: str) -> Document:
         row = conn.execute("SELECT * FROM documents WHERE sha256 = ?", (sha256,)).fetchone()
