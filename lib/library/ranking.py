@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import operator
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -37,16 +38,16 @@ from .fulltext import NO_SPACE_RUN, TOKENIZER, index_text, question_terms, term_
 
 Store = Any  # lib.library.store.Store (which imports this module late, for Store.rank_documents)
 
-WEIGHTS = (1.0, 0.5, 0.25)
+WEIGHTS = (1.0, 0.5, 0.25)  # three: _tally_runs keeps that many passages
 """How much a document's best, second and third passage count towards its score."""
-COMMON_SHARE = 0.2
+COMMON_SHARE = 0.1
 """A term in more than this share of the passages (of an index of at least COMMON_MIN
 passages) is dropped from the question, unless every term is that common."""
 COMMON_MIN = 400
 CACHED_INDEXES = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RankedDocument:
     sha256: str
     name: str
@@ -67,7 +68,7 @@ class RankedDocument:
 # ---------------------------------------------------------------- scoring
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Tally:
     score: float
     matches: int
@@ -89,20 +90,21 @@ def _tally_runs(rows: list[tuple[int, float]], runs: _Runs) -> dict[int, _Tally]
     """Per selected document, from (rowid, bm25) rows in rowid order: one step per document."""
     if not rows:
         return {}
-    rows.sort()
     rowids, scores = zip(*rows)
+    starts, ends, positions = runs.starts, runs.ends, runs.position
+    weights, right, smallest, score_of = WEIGHTS, bisect.bisect_right, heapq.nsmallest, scores.__getitem__
     tallies: dict[int, _Tally] = {}
-    i, n = 0, len(rowids)
+    i, n, at = 0, len(rowids), 0
     while i < n:
-        at = bisect.bisect_right(runs.starts, rowids[i]) - 1
-        if at < 0 or rowids[i] > runs.ends[at]:
-            i += 1  # a row of no known document (written meanwhile): ignore it
+        at = right(starts, rowids[i], at) - 1
+        if at < 0 or rowids[i] > ends[at]:
+            i, at = i + 1, max(at, 0)  # a row of no known document (written meanwhile): ignore it
             continue
-        j = bisect.bisect_right(rowids, runs.ends[at], i)
-        position = runs.position[at]
+        j = right(rowids, ends[at], i)
+        position = positions[at]
         if position is not None:
-            top = heapq.nsmallest(len(WEIGHTS), range(i, j), key=scores.__getitem__)  # bm25: lower is better
-            score = sum(w * -scores[k] for w, k in zip(WEIGHTS, top))
+            top = smallest(3, range(i, j), key=score_of) if j - i > 1 else [i]  # bm25: lower is better
+            score = -sum(map(operator.mul, weights, map(score_of, top)))
             tallies[position] = _Tally(score, j - i, [rowids[k] for k in top])
         i = j
     return tallies
@@ -173,7 +175,7 @@ class _MemoryIndex:
             query = _query(self.conn, terms, "vocab", len(self.ids))
             if query is None:
                 return {}
-            rows = self.conn.execute("SELECT rowid, bm25(fts) FROM fts WHERE fts MATCH ?", (query,)).fetchall()
+            rows = self.conn.execute("SELECT rowid, bm25(fts) FROM fts WHERE fts MATCH ? ORDER BY rowid", (query,)).fetchall()
         return _tally_runs(rows, self.runs)
 
 
@@ -302,7 +304,11 @@ def _stored_tallies(conn, library: _Library, terms: list[str], positions: dict[s
     query = _query(conn, terms, "passages_vocab", library.passages) if terms and positions else None
     if query is None:
         return {}, {}
-    rows = [tuple(r) for r in conn.execute("SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?", (query,))]
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: 10,000s of rows
+    rows = cursor.execute(
+        "SELECT rowid, bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY rowid", (query,)
+    ).fetchall()
     if library.contiguous:
         tallies = _tally_runs(rows, library.runs(positions))
     else:  # a database written some other way: each passage's document from the passages table
