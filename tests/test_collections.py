@@ -14,17 +14,10 @@ from lib.library.store import Store
 COUNT = 300
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory) -> Store:
-    """300 generated judgments in a store; collections "Limitation" and "Chinese"."""
-    store = Store(tmp_path_factory.mktemp("library") / "data")
-    for document, original in documents(COUNT):
-        store.add_document(document, original)
-    store.create_collection("Limitation")
-    store.add_to_collection("Limitation", [d.sha256 for d, _ in documents(COUNT) if topic_of(d.name) == "limitation"])
-    store.create_collection("Chinese")
-    store.add_to_collection("Chinese", [d.sha256 for d, _ in documents(COUNT) if d.format == "markdown"])
-    return store
+@pytest.fixture
+def library(library_300) -> Store:
+    """300 generated judgments in a store; collections "Limitation" and "Chinese" (conftest.py)."""
+    return library_300
 
 
 def test_pages_cover_the_library_once_in_order(library):

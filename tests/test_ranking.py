@@ -13,12 +13,9 @@ from lib.library.store import Store
 COUNT = 300
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory) -> Store:
-    store = Store(tmp_path_factory.mktemp("ranking") / "data")
-    for document, original in documents(COUNT):
-        store.add_document(document, original)
-    return store
+@pytest.fixture
+def library(library_300) -> Store:
+    return library_300
 
 
 def generated() -> list[Document]:
