@@ -22,3 +22,20 @@ def isolated_environment(tmp_path, monkeypatch):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FOLIO_DATA_DIR", str(tmp_path / "folio-data"))
     yield
+
+
+@pytest.fixture(scope="session")
+def library_300(tmp_path_factory):
+    """300 generated judgments (tests/library_fixtures.py) in one store, built once per session;
+    collections "Limitation" (that topic's documents) and "Chinese" (the Chinese ones). Read only."""
+    from library_fixtures import documents, topic_of
+    from lib.library.store import Store
+
+    store = Store(tmp_path_factory.mktemp("library-300") / "data")
+    for document, original in documents(300):
+        store.add_document(document, original)
+    store.create_collection("Limitation")
+    store.add_to_collection("Limitation", [d.sha256 for d, _ in documents(300) if topic_of(d.name) == "limitation"])
+    store.create_collection("Chinese")
+    store.add_to_collection("Chinese", [d.sha256 for d, _ in documents(300) if d.format == "markdown"])
+    return store

@@ -48,8 +48,8 @@ def test_json_shape_and_exit_0_when_all_files_read(files):
     result = run_ingest(files["pdf"], files["docx"], files["gb"], "--json")
     assert result.returncode == 0, result.stderr
     data = as_json(result)
-    assert set(data) == {"documents", "errors", "budget"}
-    assert data["errors"] == []
+    assert set(data) == {"documents", "errors", "budget", "skipped"}  # keys are only ever added
+    assert data["errors"] == [] and data["skipped"] == []
     assert [d["name"] for d in data["documents"]] == ["english.pdf", "report.docx", "西游记.txt"]
     for document in data["documents"]:
         assert set(document) == DOCUMENT_KEYS

@@ -1,7 +1,8 @@
 """cli: `python -m lib COMMAND ...`, the scripting interface (keep it stable).
 
 Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`:
-`ingest.py` (ingest) and `ask.py` (ask, doctor). Exit statuses come from the error tree
+`ingest.py` (ingest; `ingest_job.py` for --collection), `ask.py` (ask, doctor),
+`collections.py` (collections) and `jobs.py` (jobs). Exit statuses come from the error tree
 (lib/errors.py): 2 for the user's input, 3 for the model server.
 
 May import: every stage of lib (it is the top). Never streamlit or ui/.
@@ -13,16 +14,19 @@ import argparse
 import sys
 
 from ..errors import FolioError
-from . import ask, ingest
+from . import ask, collections, ingest, ingest_job, jobs
 
-COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask}
+COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "collections": collections, "jobs": jobs}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lib", description="Folio: ask whole documents, with verified citations.")
     sub = parser.add_subparsers(dest="command", required=True)
     ingest.add_parser(sub)
+    ingest_job.extend_parser(sub.choices["ingest"])
     ask.add_parser(sub)
+    collections.add_parser(sub)
+    jobs.add_parser(sub)
     return parser
 
 

@@ -1,10 +1,15 @@
-"""`python -m lib ingest FILE... [--password P] [--json] [--passages]` (keep it stable).
+"""`python -m lib ingest PATH... [--collection NAME] [--password P] [--json] [--passages]` (keep it stable).
 
     python -m lib ingest judgment.pdf thesis.docx           # a readable table
     python -m lib ingest *.pdf --json --passages            # exactly one JSON object on stdout
+    python -m lib ingest matter/ bundle.zip                 # folders recursively, .zip members
+    python -m lib ingest matter/ --collection "Smith"       # stored, added to the collection, as a job
 
-Exit status 0 when every file was read, 2 when any could not be (the others are still
-reported). Progress goes to stderr, results to stdout.
+A PATH is a file, a folder (read recursively) or a .zip archive (its members). Nothing is
+stored; --collection (ingest_job.py adds it) stores the documents, as a job. Exit status 0 when every
+document was read, 2 when any could not be (the others are still reported; files in
+folders and archives that are not documents are skipped and listed, not errors).
+Progress goes to stderr, results to stdout.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ def add_parser(subparsers) -> None:
         description="Read each file, cut it into citable passages, count its tokens exactly "
         "as Qwen3 does, and report whether the set fits the context budget.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="documents (PDF, DOCX, EPUB, HTML, text, Markdown)")
+    parser.add_argument("files", nargs="+", metavar="PATH",
+                        help="documents (PDF, DOCX, EPUB, HTML, text, Markdown), folders (read recursively) or .zip archives")
     parser.add_argument("--password", help="password for encrypted PDFs")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--passages", action="store_true", help="include every passage (id, page, heading, text, tokens)")
@@ -39,14 +45,29 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     """Ingest the files, print the table or the JSON object, return the exit status."""
     settings = load_settings()
-    report = ingest_paths(args.files, password=args.password, settings=settings, progress=_progress_printer())
+    report, skipped = _read(args, settings)
     _end_progress_line()
     budget = _budget(report, settings)
     if args.json:
-        _write_stdout(json.dumps(report_json(report, budget, passages=args.passages), ensure_ascii=False) + "\n")
+        data = report_json(report, budget, passages=args.passages)
+        data["skipped"] = [{"name": label, "reason": reason} for label, reason in skipped]
+        _write_stdout(json.dumps(data, ensure_ascii=False) + "\n")
     else:
-        _write_stdout(render_table(report, budget, passages=args.passages))
+        text = render_table(report, budget, passages=args.passages)
+        _write_stdout(text + "".join(f"skipped: {label}: {reason}\n" for label, reason in skipped))
     return EXIT_OK if report.ok else EXIT_UNREADABLE
+
+
+def _read(args, settings) -> tuple[IngestReport, list]:
+    """Files as before; folders and .zip archives expanded into their documents."""
+    from ..library.ingestion import read_sources
+    from ..library.sources import expand_paths
+
+    found = expand_paths(args.files, settings)
+    plain_files = len(found.sources) == len(args.files) and all(source.explicit for source in found.sources)
+    if plain_files and not found.skipped and not found.errors:
+        return ingest_paths(args.files, password=args.password, settings=settings, progress=_progress_printer()), []
+    return read_sources(found, password=args.password, settings=settings, progress=_progress_printer())
 
 
 def _budget(report: IngestReport, settings):
