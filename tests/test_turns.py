@@ -160,7 +160,8 @@ def test_with_context_adds_question_documents_time_and_model(doc, settings):
     assert turns.with_context(record, pending, settings) is record
     assert record == {
         "answer": "a", "question": "Who pays?", "think": True, "documents": ["lease.pdf"], "shas": [doc.sha256],
-        "asked_at": pending["started"], "model": "qwen-test", "backend": settings.backend,
+        "asked_at": pending["started"], "model": "qwen-test", "configured_model": "qwen-test",
+        "backend": settings.backend,
     }
 
 

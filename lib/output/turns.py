@@ -122,14 +122,19 @@ def interrupted_turn(pending: dict, documents: list) -> dict:
 
 
 def with_context(record: dict, pending: dict, s: Settings) -> dict:
-    """Add the question, documents, time and model to `record` (in place; returned)."""
+    """Add the question, documents, time and model to `record` (in place; returned).
+
+    `model` is the model that answered, as the server said (lib's Answer.model); the name
+    Folio was configured with is `configured_model`.
+    """
     record.update(
         question=pending["question"],
         think=pending["think"],
         documents=pending["names"],
         shas=pending["shas"],
         asked_at=pending["started"],
-        model=s.model,
+        model=record.get("model") or s.model,
+        configured_model=record.get("configured_model") or s.model,
         backend=s.backend,
     )
     return record

@@ -32,7 +32,7 @@ from ..errors import (
     ServerUnreachable,
     ThinkingUnsupported,
 )
-from .exchange import POLL_S, StreamPump, Watch  # noqa: F401 (StreamPump and POLL_S: re-exported)
+from .exchange import POLL_S, StreamPump, Watch, error_from_json, error_text_of  # noqa: F401 (re-exported)
 from .protocol import CallStats, ServerInfo, StreamEvent
 
 # Text of server errors that mean the GPU/CPU ran out of memory (Ollama, llama.cpp, CUDA, Metal).
@@ -152,30 +152,6 @@ def make_http_client(
 def error_text(response: httpx.Response) -> str:
     """The server's own error message: the JSON 'error' (string or {'message'}) or the body."""
     return error_text_of(response.content)
-
-
-def error_text_of(raw: bytes) -> str:
-    """The error message in an error answer's body: its JSON 'error', else the text's start."""
-    text = raw.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text[:500]
-    return error_from_json(data) or text[:500]
-
-
-def error_from_json(data) -> str:
-    """'error' of an Ollama or OpenAI-style error object, '' when there is none."""
-    if not isinstance(data, dict):
-        return ""
-    error = data.get("error")
-    if isinstance(error, dict):
-        return str(error.get("message") or error)
-    if error:
-        return str(error)
-    if data.get("object") == "error" and data.get("message"):
-        return str(data["message"])  # vLLM's error shape
-    return ""
 
 
 def memory_advice(text: str, server: str = "Ollama") -> str | None:

@@ -23,6 +23,7 @@ A `Watch` holds what one question runs under: the user's Stop, the moment the us
 
 from __future__ import annotations
 
+import json
 import queue
 import socket
 import threading
@@ -189,7 +190,7 @@ class StreamPump:
                                      **kwargs) as response:
                 self.content_type = response.headers.get("content-type", "")
                 if response.status_code >= 400:
-                    text = _error_text(read_bounded(_limited(response.iter_bytes(), MAX_ERROR_BYTES),
+                    text = error_text_of(read_bounded(_limited(response.iter_bytes(), MAX_ERROR_BYTES),
                                                     MAX_ERROR_BYTES))
                     self._queue.put(("open", response.status_code, text))
                     return
@@ -255,10 +256,28 @@ def _limited(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
             return
 
 
-def _error_text(raw: bytes) -> str:
-    from .base import error_text_of
+def error_text_of(raw: bytes) -> str:
+    """The error message in an error answer's body: its JSON 'error', else the text's start."""
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:500]
+    return error_from_json(data) or text[:500]
 
-    return error_text_of(raw)
+
+def error_from_json(data) -> str:
+    """'error' of an Ollama or OpenAI-style error object, '' when there is none."""
+    if not isinstance(data, dict):
+        return ""
+    error = data.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    if error:
+        return str(error)
+    if data.get("object") == "error" and data.get("message"):
+        return str(data["message"])  # vLLM's error shape
+    return ""
 
 
 @dataclass

@@ -188,6 +188,8 @@ class OllamaBackend:
         self._client = make_http_client(settings, transport)
         self._ready: ServerInfo | None = None
         """The last check that found the server ready; reused until forget() or an error."""
+        self.inspected: ServerInfo | None = None
+        """The last inspect(), ready or not."""
 
     def close(self) -> None:
         self._client.close()
@@ -267,6 +269,13 @@ class OllamaBackend:
     # --- the protocol ---------------------------------------------------------------------
 
     def inspect(self, cancel=None) -> ServerInfo:
+        """Everything the server says about itself and the model, asked afresh (kept in
+        `inspected`); raises only when it is unusable or the user stops."""
+        info = self._inspect(cancel)
+        self.inspected = info
+        return info
+
+    def _inspect(self, cancel=None) -> ServerInfo:
         """Everything the server says about itself and the model; raises only when it is unusable
         (unreachable, not Ollama) or the user stops."""
         settings = self.settings

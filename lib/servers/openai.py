@@ -191,6 +191,8 @@ class OpenAIBackend:
         """Prompt counts already learned by a probe, so chat() after count_prompt() asks once."""
         self._ready: ServerInfo | None = None
         """The last check that found the server ready; reused until forget() or an error."""
+        self.inspected: ServerInfo | None = None
+        """The last inspect(), ready or not."""
 
     def close(self) -> None:
         self._client.close()
@@ -273,6 +275,13 @@ class OpenAIBackend:
     # --- the protocol ---------------------------------------------------------------------
 
     def inspect(self, cancel=None) -> ServerInfo:
+        """Everything the server says about itself and the model, asked afresh (kept in
+        `inspected`); raises only when it is unusable or the user stops."""
+        info = self._inspect(cancel)
+        self.inspected = info
+        return info
+
+    def _inspect(self, cancel=None) -> ServerInfo:
         """What the server says about itself and the model; raises only when it is unusable
         (unreachable, not an OpenAI-compatible server) or the user stops."""
         settings = self.settings
