@@ -246,6 +246,8 @@ class FakeOllama:
         self._cuts: list[int] = []
         self.answering_model: str | None = None
         self.busy_s = 0.0
+        self.active = 0
+        """Requests being handled now (benchmarks wait for 0 before reading busy_s)."""
         self._interruptions: list[tuple[str, int, str]] = []
         self._holds: list[threading.Event] = []
         self._loaded: dict[str, dict] = {}
@@ -472,12 +474,35 @@ class _OllamaHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def handle_one_request(self):
+        # Only the time spent on a request counts, not the wait for the next one on this connection.
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
         started = time.perf_counter()
+        with self.fake._lock:
+            self.fake.active += 1
         try:
-            super().handle_one_request()
+            self._handle_read_request()
         finally:
             with self.fake._lock:
                 self.fake.busy_s += time.perf_counter() - started
+                self.fake.active -= 1
+
+    def _handle_read_request(self):
+        """BaseHTTPRequestHandler.handle_one_request after its first line was read."""
+        if len(self.raw_requestline) > 65536:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        method = getattr(self, "do_" + self.command, None)
+        if method is None:
+            self.send_error(501, f"Unsupported method ({self.command!r})")
+            return
+        method()
+        self.wfile.flush()
 
     def log_message(self, format, *args):  # keep test output quiet
         pass

@@ -33,7 +33,7 @@ from ..documents import Document
 from ..errors import BudgetExceeded, Cancelled, InputError, ServerError, ThinkingUnsupported
 from ..reading.passages import assign_unique_ids
 from ..reading.tokens import counter_warning, get_counter
-from ..servers.base import context_warning, real_context
+from ..servers.base import OPENAI_CONTEXT_ADVICE, context_warning, real_context
 from ..servers.exchange import Watch
 from ..servers.protocol import CallStats, ChatRequest, ServerInfo
 from . import prompt
@@ -133,9 +133,13 @@ def prepare_documents(documents: Sequence[Document]) -> list[Document]:
 
 
 def resolve_context(settings: Settings, info: ServerInfo) -> tuple[int, str | None]:
-    """The real context (min of configured and trained) and a warning when it is smaller."""
+    """The real context (min of configured and trained) and a warning when it is smaller (the
+    same words the server's check uses, so the two are one warning)."""
     context = real_context(settings.context, info.trained_context)
-    return context, context_warning(settings.model, settings.context, info.trained_context)
+    if info.backend == "ollama":
+        return context, context_warning(settings.model, settings.context, info.trained_context)
+    return context, context_warning(info.model or settings.model, settings.context, info.trained_context,
+                                    OPENAI_CONTEXT_ADVICE)
 
 
 def check_thinking(think: bool, info: ServerInfo, model: str) -> None:
@@ -280,12 +284,17 @@ def ask_stream(
         backend = make_backend(settings)
     answer = Answer(question=question, think=think, model=settings.model, configured_model=settings.model)
     try:
+        checking = None
         if server_info is None:
             if getattr(backend, "checked", None) is None:
                 yield AskEvent("status", f"Checking the model server at {settings.host}")
-            server_info = _call(backend.check, watch)
+            checking = _Background(_call, backend.check, watch)  # the prompt does not need the server
+        counter = get_counter()
+        built = prompt.build_prompt(documents, question, think=think, counter=counter, history=history)
+        if checking is not None:
+            server_info = checking.result()
         answer.timings["check_s"] = watch.elapsed()
-        built, budget, request = _prepare(answer, documents, question, think, history, settings, server_info)
+        budget, request = _prepare(answer, built, settings, server_info, counter)
         documents = list(built.documents)
         counting = _count_status(backend)
         if counting:
@@ -310,8 +319,9 @@ def ask_stream(
     yield AskEvent("final", answer=answer)
 
 
-def _prepare(answer: Answer, documents, question, think, history, settings, server_info):
-    """The checked server's facts into the answer; one PromptBuild; its budget and request."""
+def _prepare(answer: Answer, built: prompt.PromptBuild, settings: Settings, server_info: ServerInfo, counter):
+    """The checked server's facts into the answer; the budget and the request of the one
+    PromptBuild of this question (refused here when it does not fit)."""
     answer.model = server_info.model or settings.model
     answer.server = server_info.to_json()
     context, warning = resolve_context(settings, server_info)
@@ -325,14 +335,33 @@ def _prepare(answer: Answer, documents, question, think, history, settings, serv
         "source": "server" if server_info.trained_context else "configured",
     }
     check_thinking(answer.think, server_info, settings.model)
-    counter = get_counter()
-    built = prompt.build_prompt(documents, question, think=answer.think, counter=counter, history=history)
     budget = budget_of(built, settings, context=context)
     answer.budget = budget
     if counter_warning(counter):
         answer.warnings.append(counter_warning(counter))
     refuse_if_over(budget)
-    return built, budget, build_request(built, settings, budget)
+    return budget, build_request(built, settings, budget)
+
+
+class _Background:
+    """fn(*args) in a worker thread; result() waits for it and re-raises what it raised."""
+
+    def __init__(self, fn, *args):
+        self._result = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="folio-check", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._result = fn(*args)
+        except BaseException as exc:  # handed to the caller's thread
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def _count_status(backend) -> str | None:

@@ -305,8 +305,7 @@ class _TerminalView:
         if answer.no_answer:
             sys.stdout.write("\n(The documents do not answer this question.)\n")
         sys.stdout.flush()
-        if answer.status == "prompt_cut":
-            self._err("folio: THE SERVER DID NOT READ THE WHOLE PROMPT: do not rely on this answer (exit status 4).")
+        _prompt_cut_notice(answer)
         for warning in answer.warnings:
             self._err(f"warning: {warning}")
         for call in answer.calls:
@@ -329,7 +328,15 @@ class _JsonView:
         pass
 
     def finish(self, answer) -> None:
+        _prompt_cut_notice(answer)
         print(json.dumps(answer.to_json(), ensure_ascii=False))
+
+
+def _prompt_cut_notice(answer) -> None:
+    """The answer's top-level state, said first when the server did not read the whole prompt."""
+    if answer.status == "prompt_cut":
+        print("folio: THE SERVER DID NOT READ THE WHOLE PROMPT: do not rely on this answer (exit status 4).",
+              file=sys.stderr)
 
 
 def _citation_line(citation) -> str:

@@ -66,6 +66,7 @@ def real_context(configured: int, trained: int | None) -> int:
 
 
 OLLAMA_CONTEXT_ADVICE = "build the 128k model from the Modelfile (README)"
+OPENAI_CONTEXT_ADVICE = "start the server with a longer context (README)"
 
 
 def context_warning(model: str, configured: int, trained: int | None,

@@ -36,6 +36,7 @@ import httpx
 from ..config import DEFAULT_MODEL, Settings
 from ..errors import Cancelled, ModelNotFound, ServerCrashed, ServerError, TimeLimitExceeded
 from .base import (
+    OPENAI_CONTEXT_ADVICE,
     StreamTimer,
     answer_limit,
     cancel_reason,
@@ -313,8 +314,7 @@ class OpenAIBackend:
                 f"{self.server} does not say how long its context is: Folio assumes the configured "
                 f"{settings.context:,} tokens. Set --context / FOLIO_CONTEXT to the server's context (n_ctx)."
             )
-        warning = context_warning(served, settings.context, info.trained_context,
-                                  "start the server with a longer context (README)")
+        warning = context_warning(served, settings.context, info.trained_context, OPENAI_CONTEXT_ADVICE)
         if warning:
             info.warnings.append(warning)
         return info
