@@ -292,3 +292,22 @@ def test_doctor_exits_3_on_an_unreachable_server_and_reports_it():
     assert done.returncode == 3
     data = json.loads(done.stdout)
     assert data["ok"] is False and "Cannot reach Ollama" in data["error"]
+
+
+def test_the_settings_page_sets_both_limits(monkeypatch):
+    from test_app import assert_no_exception, goto, start_app, submit
+    from test_cli_ask import closed_port
+
+    import streamlit as st
+
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = goto(start_app(), "settings")
+    [n for n in at.number_input if n.label == "Seconds without new text"][0].set_value(45)
+    [n for n in at.number_input if n.label == "Longest a question may take (seconds)"][0].set_value(0)
+    submit(at, "Apply")
+    assert_no_exception(at)
+    assert at.session_state["overrides"] == {"read_timeout": 45.0, "total_timeout": 0.0}
+    st.cache_data.clear()
+    st.cache_resource.clear()
