@@ -74,8 +74,9 @@ class Answer:
     'sent': tokens Folio (or the server's tokenizer) counted, 'read': tokens the server read,
     'reference': 'Folio' | "the server's tokenizer"}"""
     timings: dict = field(default_factory=dict)
-    """Seconds from the moment the user asked: {'check_s', 'count_s', 'sent_s',
-    'first_token_s', 'total_s'} (check_s and count_s are how long those steps took)."""
+    """Seconds: {'check_s', 'prompt_s', 'count_s'} how long the server check (0 when remembered;
+    it runs while the prompt is built), building the prompt and the server's prompt count took;
+    {'sent_s', 'first_token_s', 'total_s'} from the moment the user asked."""
     server: dict = field(default_factory=dict)
     """What the server says about itself (ServerInfo.to_json(): kind, display, version, ...)."""
     context: dict = field(default_factory=dict)
@@ -290,10 +291,12 @@ def ask_stream(
                 yield AskEvent("status", f"Checking the model server at {settings.host}")
             checking = _Background(_call, backend.check, watch)  # the prompt does not need the server
         counter = get_counter()
+        building = time.monotonic()
         built = prompt.build_prompt(documents, question, think=think, counter=counter, history=history)
+        answer.timings["prompt_s"] = round(time.monotonic() - building, 4)
         if checking is not None:
             server_info = checking.result()
-        answer.timings["check_s"] = watch.elapsed()
+        answer.timings["check_s"] = checking.seconds if checking is not None else 0.0
         budget, request = _prepare(answer, built, settings, server_info, counter)
         documents = list(built.documents)
         counting = _count_status(backend)
@@ -348,14 +351,19 @@ class _Background:
 
     def __init__(self, fn, *args):
         self._result = self._error = None
+        self.seconds = 0.0
+        """How long fn took."""
         self._thread = threading.Thread(target=self._run, args=(fn, args), name="folio-check", daemon=True)
         self._thread.start()
 
     def _run(self, fn, args) -> None:
+        started = time.monotonic()
         try:
             self._result = fn(*args)
         except BaseException as exc:  # handed to the caller's thread
             self._error = exc
+        finally:
+            self.seconds = round(time.monotonic() - started, 4)
 
     def result(self):
         self._thread.join()
