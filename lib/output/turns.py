@@ -18,6 +18,7 @@ from .exports import page_text
 
 PUBLIC_SETTINGS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "think", "keep_alive")
 STOPPED_REASON = "Stopped by you; the part that arrived is kept."
+STOPPED_EARLY_REASON = "Stopped by you before the model's first word."
 
 
 def now_iso() -> str:
@@ -116,7 +117,8 @@ def interrupted_turn(pending: dict, documents: list) -> dict:
         "warnings": [w for w in warnings if "cites no passage" not in w],
         "calls": [],
         "interrupted": True,
-        "reason": STOPPED_REASON,
+        "reason": STOPPED_REASON if (pending["answer"] or pending["thinking"]) else STOPPED_EARLY_REASON,
+        "status": "stopped",
         "no_answer": False,
     }
 
