@@ -307,7 +307,7 @@ def ask_stream(
         answer.timings["count_s"] = round(time.monotonic() - started_count, 4)
         refuse_if_server_over(server_count, budget)
     except Cancelled as exc:
-        _stopped(answer, f"{exc} Nothing was sent to the model; no part of an answer had arrived.", watch)
+        _stopped(answer, f"{exc} No part of an answer had arrived.", watch)
         yield AskEvent("final", answer=answer)
         return
     except ServerError:
