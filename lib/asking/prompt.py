@@ -106,6 +106,21 @@ def _page_marker(passage) -> str:
     return f"--- page {passage.page} ---"
 
 
+_SEPARATOR = "\n\x00\n"
+"""Joins passage texts so one neutralise() pass serves them all: no pattern of _NEUTRALISE can
+match across a newline, so each text comes out exactly as if neutralised alone."""
+
+
+def _neutralised_texts(passages) -> list[str]:
+    texts = [p.text for p in passages]
+    joined = _SEPARATOR.join(texts)
+    if joined.count(_SEPARATOR) == len(texts) - 1:  # no text holds the separator itself
+        parts = neutralise(joined).split(_SEPARATOR)
+        if len(parts) == len(texts):
+            return parts
+    return [neutralise(text) for text in texts]
+
+
 def render_document(document: Document) -> str:
     """One document: its delimiters, page markers and passages under their IDs."""
     head = f'<document name="{_attribute(document.name)}" format="{document.format}"'
@@ -113,8 +128,8 @@ def render_document(document: Document) -> str:
         head += f' pages="{document.pages}"'
     lines = [head + ">"]
     page = None
-    for passage in document.passages:
-        text = neutralise(passage.text).strip()
+    for passage, text in zip(document.passages, _neutralised_texts(document.passages)):
+        text = text.strip()
         if not text:
             continue
         if passage.page is not None and passage.page != page:
