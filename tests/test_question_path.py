@@ -26,7 +26,7 @@ from lib.servers.openai import OpenAIBackend
 from answer_fixtures import contract_zh, injection, lease, long_document, make_document
 from fake_ollama import PASSAGE_LINE, FakeOllama, render_qwen3
 from test_cli_ask import lease_file, run_cli  # noqa: F401 (fixture)
-from test_openai_client import Server, delta, make_request, sse
+from test_openai_client import Server, delta, sse
 
 
 @pytest.fixture
