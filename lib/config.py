@@ -108,7 +108,10 @@ class Settings:
     keep_alive: str = "2h"
     """How long the server keeps the model and its prompt cache loaded."""
     read_timeout: float = 900.0
-    """Seconds of silence allowed from the server (reading 100k tokens takes minutes)."""
+    """Idle limit: seconds the server may go without sending new text (thinking or answer),
+    whether it is silent or sends only keep-alive bytes. Reading 100k tokens takes minutes."""
+    total_timeout: float = 3600.0
+    """Total limit: seconds one question may take, every request included (0: no limit)."""
     connect_timeout: float = 10.0
     max_file_mb: int = 200
     """Largest file accepted, in megabytes (MB = 1,000,000 bytes)."""
@@ -142,6 +145,7 @@ ENV_NAMES = {
     "think": "FOLIO_THINK",
     "keep_alive": "FOLIO_KEEP_ALIVE",
     "read_timeout": "FOLIO_READ_TIMEOUT",
+    "total_timeout": "FOLIO_TOTAL_TIMEOUT",
     "connect_timeout": "FOLIO_CONNECT_TIMEOUT",
     "max_file_mb": "FOLIO_MAX_FILE_MB",
     "doc_timeout": "FOLIO_DOC_TIMEOUT",
@@ -185,4 +189,27 @@ def load_settings(**overrides) -> Settings:
     for name, value in overrides.items():
         if value is not None:
             values[name] = value.rstrip("/") if name == "host" else value
+    _check_limits(values)
     return Settings(**values)
+
+
+# Time limits that must be above zero (0 would mean "give up at once"); 0 is "no limit" only
+# for the total limit.
+_POSITIVE = ("read_timeout", "connect_timeout")
+_LIMIT_NAMES = {
+    "read_timeout": "The idle limit (--read-timeout, FOLIO_READ_TIMEOUT)",
+    "total_timeout": "The total limit (--timeout, FOLIO_TOTAL_TIMEOUT)",
+    "connect_timeout": "The connect limit (FOLIO_CONNECT_TIMEOUT)",
+}
+
+
+def _check_limits(values: dict) -> None:
+    from .errors import InputError
+
+    for name, label in _LIMIT_NAMES.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if value < 0 or (value == 0 and name in _POSITIVE):
+            need = "0 (no limit) or more" if name == "total_timeout" else "more than 0"
+            raise InputError(f"{label} is {value:g} s: it must be {need} seconds.")

@@ -21,7 +21,10 @@ FolioError
  |    +-- ServerBusy
  |    +-- ServerCrashed        runner crashed / out of memory / other 5xx
  |    +-- PromptTooLong        the server refused a prompt (truncate=false did its job)
+ |    +-- NotAModelServer      the address answers, but not as an Ollama / OpenAI-compatible server
+ |    +-- TimeLimitExceeded    the question took longer than the total limit (--timeout)
  +-- StoreError                the local SQLite store
+ +-- Cancelled                 exit status 130: stopped by the user
 """
 
 from __future__ import annotations
@@ -127,5 +130,19 @@ class PromptTooLong(ServerError):
     pass
 
 
+class NotAModelServer(ServerError):
+    """Something answers at the address, but not the JSON a model server speaks (another web app)."""
+
+
+class TimeLimitExceeded(ServerError):
+    """A question ran past its total time limit (FOLIO_TOTAL_TIMEOUT / --timeout)."""
+
+
 class StoreError(FolioError):
     pass
+
+
+class Cancelled(FolioError):
+    """The user stopped the work (Stop in the app, Ctrl-C on the command line)."""
+
+    exit_status = 130

@@ -133,8 +133,9 @@ def _without_thinking(documents: list):
 # --- asking -------------------------------------------------------------------------
 
 
-def ask(question: str, documents: list, think: bool) -> None:
-    """Stream one answer, then save it; a Stop keeps what arrived."""
+def ask(question: str, documents: list, think: bool, asked_at: float | None = None) -> None:
+    """Stream one answer, then save it; a Stop keeps what arrived. Times count from `asked_at`."""
+    asked_at = time.monotonic() if asked_at is None else asked_at
     history = list(ui.state.chat()["turns"])
     job = ui.asking.start_job(question, think, documents)
     with st.chat_message("user", avatar=":material/person:"):
@@ -145,18 +146,18 @@ def ask(question: str, documents: list, think: bool) -> None:
         thinking_box = st.expander("Reasoning", icon=":material/psychology:", expanded=False) if think else None
         thinking_slot = thinking_box.empty() if thinking_box else None
         answer_slot = st.empty()
-        stream_answer(job, question, think, history, status, thinking_slot, answer_slot)
+        stream_answer(job, question, think, history, status, thinking_slot, answer_slot, asked_at)
     st.rerun()
 
 
-def stream_answer(job, question, think, history, status, thinking_slot, answer_slot) -> None:
+def stream_answer(job, question, think, history, status, thinking_slot, answer_slot, asked_at=None) -> None:
     """Run lib.asking.answering in a worker thread; show elapsed time and text as it arrives."""
     events: queue.Queue = queue.Queue()
     cancel = threading.Event()
+    started = time.monotonic() if asked_at is None else asked_at
     worker = threading.Thread(
-        target=_produce, args=(events, cancel, job, question, think, history), daemon=True
+        target=_produce, args=(events, cancel, job, question, think, history, started), daemon=True
     )
-    started = time.monotonic()
     worker.start()
     final = None
     try:
@@ -170,11 +171,12 @@ def stream_answer(job, question, think, history, status, thinking_slot, answer_s
         turns.finish_job(job, final)
 
 
-def _produce(events: queue.Queue, cancel: threading.Event, job: dict, question, think, history) -> None:
+def _produce(events: queue.Queue, cancel: threading.Event, job: dict, question, think, history,
+             asked_at=None) -> None:
     """Worker: push lib's events (or the error that stopped them) onto the queue."""
     try:
         for event in ui.asking.ask_stream(job["documents"], question, job["settings"], think=think, history=history,
-                                        cancel=cancel):
+                                          cancel=cancel, asked_at=asked_at):
             events.put(event)
     except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
         events.put(exc)
@@ -257,6 +259,7 @@ def conversation() -> None:
 
 
 def main() -> None:
+    run_started = time.monotonic()  # a submitted question starts this run: its times count from here
     st.title("Ask")
     docs = ui.documents.list_documents()
     if not docs:
@@ -304,7 +307,7 @@ def main() -> None:
     if question and question.strip() and question_fits(question.strip(), documents, think, budget):
         if not server_up:
             ui.server.clear_server_status()  # the user may have started it since the last check
-        ask(question.strip(), documents, think)
+        ask(question.strip(), documents, think, run_started)
 
 
 ui.state.require_router("pages/ask.py")

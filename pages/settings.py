@@ -12,7 +12,8 @@ from lib.config import ENV_NAMES, load_settings
 from lib.errors import FolioError
 from lib.output import presenting as view
 
-FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive", "think")
+FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive", "think",
+          "read_timeout", "total_timeout")
 
 
 def settings_form() -> None:
@@ -46,6 +47,16 @@ def settings_form() -> None:
             help=_env_help("thinking_reserve"),
         )
         think = cols[1].toggle("Thinking on by default", value=s.think, help=_env_help("think"))
+        read_timeout = cols[0].number_input(
+            "Seconds without new text", min_value=1, max_value=86_400, value=max(1, int(round(s.read_timeout))), step=30,
+            help=_env_help("read_timeout") + " The model may send nothing (or only keep-alives) while it reads a "
+            "long prompt; after this long without a new word, Folio stops waiting.",
+        )
+        total_timeout = cols[1].number_input(
+            "Longest a question may take (seconds)", min_value=0, max_value=604_800,
+            value=int(round(s.total_timeout)), step=60,
+            help=_env_help("total_timeout") + " Every request of the question counts. 0: no limit.",
+        )
         row = st.container(horizontal=True)
         applied = row.form_submit_button("Apply", type="primary")
         restored = row.form_submit_button("Back to the environment's defaults")
@@ -54,6 +65,7 @@ def settings_form() -> None:
             backend=backend, host=host.strip().rstrip("/"), model=model.strip(), context=int(context),
             answer_reserve=int(answer_reserve), thinking_reserve=int(thinking_reserve),
             keep_alive=keep_alive.strip(), think=bool(think),
+            read_timeout=float(read_timeout), total_timeout=float(total_timeout),
         )
         st.session_state.overrides = {k: v for k, v in values.items() if getattr(base, k) != v}
         _after_change("Settings applied for this session.")

@@ -13,8 +13,17 @@ may also be a function of (body, prompt)); by default it cites the first passage
 prompt verbatim. Faults: `fake.fail_next(status=500, error="...")`,
 `fake.interrupt_next("error" | "no_done" | "drop", after=2)`, `gate = fake.hold_next()`
 (silent before the first token until `gate.set()`; `fake.holding` is set while it waits).
+Misbehaviours (what a broken server or another web app on the port does):
+`fake.garble_next(path, "html" | "list" | "text" | "empty")` (HTTP 200 with something that is
+not Ollama's JSON; `garble_all(kind)` for every request: another web app on that port),
+`fake.keepalive_next(every=0.2, after=0)` (a stream of blank lines that never ends, after
+`after` pieces of answer), `fake.huge_line_next(size)` (one streamed line of `size` bytes),
+`fake.cut_prompt_next(keep=50)` (the prompt cut to `keep` tokens as Ollama cuts, and reported
+so: a server that ignored `truncate: false`), `fake.answer_as("other:7b")` (the stream names
+another model than the one asked for, as a proxy that swaps models does).
 Every request is recorded: `fake.requests`, `fake.chat_bodies`, `fake.last_chat`,
-`fake.last_prompt`. Standalone: `python tests/fake_ollama.py --port 11434 [--chunk-delay 0.05]`.
+`fake.last_prompt`; `fake.busy_s` adds up the time the fake spends on requests (benchmarks).
+Standalone: `python tests/fake_ollama.py --port 11434 [--chunk-delay 0.05]`.
 """
 
 from __future__ import annotations
@@ -230,6 +239,15 @@ class FakeOllama:
         self.last_num_ctx = 0
         self.last_truncated = False
         self._failures: list[tuple[str, int, str]] = []
+        self._garbles: list[tuple[str, str]] = []
+        self.garble_every: str | None = None
+        self._streams: list[tuple] = []
+        """Scripted misbehaving chat streams: ('keepalive', every, after) or ('huge', size)."""
+        self._cuts: list[int] = []
+        self.answering_model: str | None = None
+        self.busy_s = 0.0
+        self.active = 0
+        """Requests being handled now (benchmarks wait for 0 before reading busy_s)."""
         self._interruptions: list[tuple[str, int, str]] = []
         self._holds: list[threading.Event] = []
         self._loaded: dict[str, dict] = {}
@@ -300,6 +318,42 @@ class FakeOllama:
         gate = threading.Event()
         self._holds.append(gate)
         return gate
+
+    def garble_next(self, path: str, kind: str = "html") -> "FakeOllama":
+        """The next request to `path` gets HTTP 200 with something that is not Ollama's JSON:
+        'html' (a web page), 'list' (a JSON list), 'text' (plain text), 'empty' (no body)."""
+        if kind not in GARBLES:
+            raise ValueError(f"unknown garble {kind!r}")
+        self._garbles.append((path, kind))
+        return self
+
+    def garble_all(self, kind: str = "html") -> "FakeOllama":
+        """Every request gets `kind` (see garble_next): another web application on the port."""
+        self.garble_every = kind
+        return self
+
+    def keepalive_next(self, every: float = 0.2, after: int = 0) -> "FakeOllama":
+        """The next chat sends `after` pieces of its answer, then a blank line every `every`
+        seconds, for ever (until the client hangs up)."""
+        self._streams.append(("keepalive", every, after))
+        return self
+
+    def huge_line_next(self, size: int = 50_000_000) -> "FakeOllama":
+        """The next chat streams one NDJSON line carrying `size` bytes of content (written in
+        pieces, stopped when the client hangs up)."""
+        self._streams.append(("huge", size))
+        return self
+
+    def cut_prompt_next(self, keep: int = 50) -> "FakeOllama":
+        """The next chat cuts its prompt to `keep` tokens the way Ollama truncates (num_keep
+        first tokens and the tail) and reports that count, as a server ignoring truncate:false."""
+        self._cuts.append(keep)
+        return self
+
+    def answer_as(self, model: str | None) -> "FakeOllama":
+        """Name `model` in every chat's stream instead of the model asked for (None: the one asked)."""
+        self.answering_model = model
+        return self
 
     def install(self, model: FakeModel) -> "FakeOllama":
         self.models[model.name] = model
@@ -382,6 +436,14 @@ def _chunks(text: str, words: int) -> list[str]:
 
 # --- the HTTP handler ---------------------------------------------------------------------
 
+GARBLES = {
+    "html": ("text/html; charset=utf-8",
+             b"<!DOCTYPE html>\n<html><head><title>Welcome</title></head><body>It works!</body></html>\n"),
+    "list": ("application/json", b'[{"id": 1, "name": "widget"}]'),
+    "text": ("text/plain; charset=utf-8", b"Hello from another service\n"),
+    "empty": ("application/json", b""),
+}
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -407,6 +469,40 @@ class _OllamaHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeOllama
     server_version = "FakeOllama"
+    # Ollama (Go) sends without Nagle's delay; with it, headers and body written apart wait
+    # for the client's delayed ACK (40 ms a request).
+    disable_nagle_algorithm = True
+
+    def handle_one_request(self):
+        # Only the time spent on a request counts, not the wait for the next one on this connection.
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        started = time.perf_counter()
+        with self.fake._lock:
+            self.fake.active += 1
+        try:
+            self._handle_read_request()
+        finally:
+            with self.fake._lock:
+                self.fake.busy_s += time.perf_counter() - started
+                self.fake.active -= 1
+
+    def _handle_read_request(self):
+        """BaseHTTPRequestHandler.handle_one_request after its first line was read."""
+        if len(self.raw_requestline) > 65536:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        method = getattr(self, "do_" + self.command, None)
+        if method is None:
+            self.send_error(501, f"Unsupported method ({self.command!r})")
+            return
+        method()
+        self.wfile.flush()
 
     def log_message(self, format, *args):  # keep test output quiet
         pass
@@ -496,6 +592,8 @@ class _OllamaHandler(BaseHTTPRequestHandler):
         self._record(None)
         routes = {"/": self._root, "/api/version": self._version, "/api/tags": self._tags, "/api/ps": self._ps}
         route = routes.get(self.path.split("?")[0])
+        if self._garbled():
+            return
         if route is None:
             return self._send_text(404, "404 page not found")
         if self._scripted_failure():
@@ -507,6 +605,8 @@ class _OllamaHandler(BaseHTTPRequestHandler):
         self._record(body)
         routes = {"/api/show": self._show, "/api/chat": self._chat, "/api/pull": self._pull}
         route = routes.get(self.path)
+        if self._garbled():
+            return
         if route is None:
             return self._send_text(404, "404 page not found")
         if body is None or "_invalid" in body:
@@ -519,6 +619,21 @@ class _OllamaHandler(BaseHTTPRequestHandler):
             with self.fake._lock:
                 self.fake.disconnects += 1
             self.close_connection = True
+
+    def _garbled(self) -> bool:
+        """Answer 200 with a scripted non-Ollama body, if one is due for this path."""
+        fake = self.fake
+        scripted = fake._pop(fake._garbles, self.path.split("?")[0])
+        kind = scripted[1] if scripted else fake.garble_every
+        if kind is None:
+            return False
+        content_type, raw = GARBLES[kind]
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+        return True
 
     def _scripted_failure(self) -> bool:
         failure = self.fake._pop(self.fake._failures, self.path)
@@ -619,13 +734,57 @@ class _OllamaHandler(BaseHTTPRequestHandler):
         if tokens is None:
             return self._send_json(400, {"error": (
                 f"the prompt is longer than the context length ({len(truncated)} tokens > num_ctx {num_ctx})")})
+        cut = fake._pop(fake._cuts)
+        if cut is not None and cut < len(tokens):
+            keep = min(int(options.get("num_keep") or DEFAULT_NUM_KEEP), cut)
+            tokens, truncated = tokens[:keep] + tokens[len(tokens) - (cut - keep):], True
         with fake._lock:
             cached = fake._cached_prefix(model.name, tokens)
             fake.last_prompt, fake.last_prompt_tokens, fake.last_cached = prompt, len(tokens), cached
             fake.last_num_ctx, fake.last_truncated = num_ctx, truncated
         if not self._hold():
             return
+        misbehaviour = fake._pop(fake._streams)
+        if misbehaviour is not None:
+            return self._misbehave(misbehaviour, body, model, prompt, think)
         self._stream_answer(body, model, prompt, tokens, cached, load_ns, think)
+
+    def _misbehave(self, misbehaviour: tuple, body, model, prompt, think) -> None:
+        """A stream that never ends (blank lines) or one endless line; ends when the client goes."""
+        self._start_stream()
+        if misbehaviour[0] == "keepalive":
+            _, every, after = misbehaviour
+            _, pieces, _, _ = self._generate(body, model, prompt, think)
+            for kind, text in pieces[:after]:
+                message = {"role": "assistant", "content": text if kind == "content" else ""}
+                if kind == "thinking":
+                    message["thinking"] = text
+                self._send_line({"model": self._answer_model(body), "created_at": _now(), "message": message,
+                                 "done": False})
+            while True:  # raises _ClientGone once the client hangs up
+                self._send_raw(b"\n")
+                time.sleep(every)
+        _, size = misbehaviour
+        head = json.dumps({"model": self._answer_model(body), "created_at": _now(),
+                           "message": {"role": "assistant", "content": ""}, "done": False})[:-len('"}, "done": false}')]
+        self._send_raw(head.encode())
+        piece = b"A" * 65536
+        sent = 0
+        while sent < size:
+            self._send_raw(piece)
+            sent += len(piece)
+        self._send_raw(b'"}, "done": false}\n')
+        self._end_stream()
+
+    def _send_raw(self, raw: bytes) -> None:
+        try:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _ClientGone from exc
+
+    def _answer_model(self, body: dict) -> str:
+        return self.fake.answering_model or body.get("model")
 
     def _fit(self, messages, think, num_ctx, options, truncate):
         """Render and count the prompt; cut it like Ollama when truncate is not false.
@@ -686,7 +845,8 @@ class _OllamaHandler(BaseHTTPRequestHandler):
             message = {"role": "assistant", "content": text if kind == "content" else ""}
             if kind == "thinking":
                 message["thinking"] = text
-            self._send_line({"model": body.get("model"), "created_at": _now(), "message": message, "done": False})
+            self._send_line({"model": self._answer_model(body), "created_at": _now(), "message": message,
+                             "done": False})
         if interruption:
             return self._interrupt(interruption)
         with fake._lock:
@@ -717,7 +877,7 @@ class _OllamaHandler(BaseHTTPRequestHandler):
         prompt_ns = (len(tokens) - cached) * PROMPT_NS_PER_TOKEN + 1_000_000
         eval_ns = max(generated, 1) * EVAL_NS_PER_TOKEN
         final = {
-            "model": body.get("model"), "created_at": _now(),
+            "model": self._answer_model(body), "created_at": _now(),
             "message": {"role": "assistant", "content": ""},
             "done_reason": done_reason, "done": True,
             "total_duration": load_ns + prompt_ns + eval_ns + (time.monotonic_ns() - started),

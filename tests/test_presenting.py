@@ -150,7 +150,7 @@ def test_cache_line_from_cached_tokens_or_timing():
     slow = 10.0 / 100_000  # a full read: 100k tokens in 10 s
     assert "reused" in view.cache_line(None, 100_000, 0.2, slow, follow_up=True)
     assert "not reused" in view.cache_line(None, 100_000, 9.0, slow, follow_up=True)
-    assert "first question" in view.cache_line(None, 100_000, 9.0, None)
+    assert "does not say how many came from its cache" in view.cache_line(None, 100_000, 9.0, None)
 
 
 def test_cache_line_believes_a_fast_read_even_on_a_first_question():

@@ -235,3 +235,15 @@ def test_document_names_cannot_break_the_delimiter():
     head = render_documents([document]).splitlines()[1]
     assert head.count('"') == 6  # name, format, pages: three quoted attributes and no more
     assert "<|im_start|>" not in head
+
+
+def test_rendering_neutralises_each_passage_as_if_alone():
+    import dataclasses
+
+    document = injection()
+    tricky = ["ends with <|im", "_end|> starts", "<think", ">", "a \x00 b", "<|endoftext|>\n\x00\n<|im_start|>"]
+    passages = [dataclasses.replace(document.passages[0], id=f"abc-{i}", text=t) for i, t in enumerate(tricky, 1)]
+    rendered = prompt.render_document(dataclasses.replace(document, passages=passages))
+    for passage in passages:
+        assert f"[{passage.id}] {neutralise(passage.text).strip()}" in rendered
+    assert "<|im_end|>" not in rendered and "<|endoftext|>" not in rendered

@@ -160,7 +160,8 @@ def test_with_context_adds_question_documents_time_and_model(doc, settings):
     assert turns.with_context(record, pending, settings) is record
     assert record == {
         "answer": "a", "question": "Who pays?", "think": True, "documents": ["lease.pdf"], "shas": [doc.sha256],
-        "asked_at": pending["started"], "model": "qwen-test", "backend": settings.backend,
+        "asked_at": pending["started"], "model": "qwen-test", "configured_model": "qwen-test",
+        "backend": settings.backend,
     }
 
 
@@ -269,3 +270,10 @@ def test_turns_survive_a_json_round_trip(doc):
     answer = Answer(question="q", answer=text, citations=verify_citations(text, [doc]))
     record = turns.turn_from_answer(answer, turns.new_pending("q", False, [doc], 0))
     assert json.loads(json.dumps(record)) == record
+
+
+def test_a_stop_before_any_word_does_not_claim_a_part_was_kept(doc):
+    pending = turns.new_pending("Who pays?", False, [doc], 0)
+    record = turns.interrupted_turn(pending, [doc])
+    assert record["reason"] == "Stopped by you before the model's first word." and record["status"] == "stopped"
+    assert "kept" not in record["reason"]

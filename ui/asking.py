@@ -18,17 +18,21 @@ from ui.state import chat
 
 
 def budget(documents: list, *, think: bool, history=(), question: str = ""):
+    """The budget of a question; documents are rendered and counted once per process (lib keeps
+    them), so a refresh counts only the question and the earlier turns."""
     from lib.asking.budget import compute_budget
 
     return compute_budget(documents, settings(), question=question, think=think,
                           context=real_context(), history=list(history))
 
 
-def ask_stream(documents, question, s: Settings, *, think, history, cancel):
-    """lib.asking.answering.ask_stream with the shared backend and the real context."""
+def ask_stream(documents, question, s: Settings, *, think, history, cancel, asked_at=None):
+    """lib.asking.answering.ask_stream with the shared backend (its server check is remembered),
+    times counted from `asked_at` (time.monotonic() when the question was submitted)."""
     from lib.asking.answering import ask_stream as _ask_stream
 
-    return _ask_stream(documents, question, s, think=think, history=history, cancel=cancel, backend=backend_for(s))
+    return _ask_stream(documents, question, s, think=think, history=history, cancel=cancel,
+                       backend=backend_for(s), asked_at=asked_at)
 
 
 def start_job(question: str, think: bool, documents: list) -> dict:

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _diagnosis(key: str, _settings: Settings):
     from lib.servers.doctor import diagnose
 
-    return diagnose(_settings)
+    from ui.resources import backend_for
+
+    return diagnose(_settings, backend=backend_for(_settings))
 
 
 def diagnosis():
@@ -59,10 +61,12 @@ def render_diagnosis(report) -> None:
             st.markdown(start_hint(s))
         return
     info = report.info
-    server = "Ollama" if s.backend == "ollama" else "OpenAI-compatible"
     cols = st.columns(4)
-    cols[0].metric(server, info.version or "?", help=f"Version at {s.host}")
-    cols[1].metric("Model", "installed" if info.model_present else "missing", help=s.model)
+    cols[0].metric(info.server, info.version or "not reported", help=f"Version at {s.host}")
+    if info.model_present and not info.model_matches:
+        cols[1].metric("Model", "not served", help=f"{s.model} is not served; the server answers with {info.model}")
+    else:
+        cols[1].metric("Model", "installed" if info.model_present else "missing", help=info.model or s.model)
     trained = f"{info.trained_context:,}" if info.trained_context else "unknown"
     cols[2].metric("Model holds", trained, help="Trained context (<architecture>.context_length)")
     cols[3].metric("Folio uses", f"{report.real_context:,}", help=f"Configured {report.configured_context:,}")
@@ -96,5 +100,12 @@ def render_diagnosis(report) -> None:
         if "holds" in warning and "configured" in warning:
             continue  # said above in plainer words
         st.warning(view.message_markdown(warning), icon=":material/warning:")
-    if report.ok:
+    if report.ok and info.model_matches:
         st.success("Ready: Folio can ask this model.", icon=":material/check_circle:")
+    elif report.ok:
+        st.warning(
+            f"The server answers every question with {view.inline_code(info.model)}, its only model: "
+            f"{view.inline_code(s.model)} is not served there. Set **Model** to "
+            f"{view.inline_code(info.model)} to say so.",
+            icon=":material/warning:",
+        )

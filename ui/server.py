@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from lib.config import Settings
-from lib.errors import FolioError, ServerUnreachable
+from lib.errors import FolioError, ModelNotFound, ServerTooOld, ServerUnreachable
 from lib.output import presenting as view
-from ui.resources import settings
+from ui.resources import backend_for, settings
 
 
 def start_hint(s: Settings) -> str:
@@ -25,25 +25,14 @@ def start_hint(s: Settings) -> str:
     )
 
 
-@st.cache_data(ttl=15, show_spinner=False)
-def _server_status(backend: str, host: str, model: str, _settings: Settings) -> dict:
-    try:
-        from lib.servers import make_backend
-
-        client = make_backend(_settings)
-        try:
-            info = getattr(client, "inspect", client.check)()  # inspect: raises only when unreachable
-        finally:
-            getattr(client, "close", lambda: None)()
-    except ServerUnreachable as exc:
-        return {"reachable": False, "message": exc.message}
-    except FolioError as exc:  # it answered, but not as hoped (model missing, too old, ...)
-        return {"reachable": True, "model_present": False, "message": exc.message, "warnings": [exc.message]}
-    except Exception as exc:  # noqa: BLE001 - a status light must never break the app
-        return {"reachable": False, "message": f"{type(exc).__name__}: {exc}"}
+def _status_of(info) -> dict:
+    """A ServerInfo as the plain dict the pages read."""
     return {
         "reachable": True,
         "version": info.version,
+        "display": info.display,
+        "model": info.model,
+        "model_matches": info.model_matches,
         "model_present": info.model_present,
         "trained_context": info.trained_context,
         "thinking": info.supports_thinking,
@@ -52,14 +41,45 @@ def _server_status(backend: str, host: str, model: str, _settings: Settings) -> 
     }
 
 
+@st.cache_data(ttl=15, show_spinner=False)
+def _server_status(backend: str, host: str, model: str, _settings: Settings) -> dict:
+    """A check while the server is not ready yet (down, model missing), asked at most every 15 s."""
+    client = backend_for(_settings)
+    try:
+        info = client.check()  # remembered by the backend: the next questions ask nothing
+    except ServerUnreachable as exc:
+        return {"reachable": False, "message": exc.message}
+    except (ModelNotFound, ServerTooOld) as exc:
+        info = getattr(client, "inspected", None)
+        if info is None:
+            return {"reachable": True, "model_present": False, "message": exc.message, "warnings": [exc.message]}
+        return _status_of(info) | {"message": exc.message}
+    except FolioError as exc:  # it answered, but not as hoped (not a model server, ...)
+        return {"reachable": True, "model_present": False, "message": exc.message, "warnings": [exc.message]}
+    except Exception as exc:  # noqa: BLE001 - a status light must never break the app
+        return {"reachable": False, "message": f"{type(exc).__name__}: {exc}"}
+    return _status_of(info)
+
+
 def server_status() -> dict:
-    """Reachability of the model server, checked at most every 15 s."""
+    """The model server as the pages see it: checked once per backend (one per settings) and
+    remembered until an error or a settings change; while it is not ready, asked every 15 s."""
     s = settings()
+    checked = getattr(backend_for(s), "checked", None)
+    if checked is not None:
+        return _status_of(checked)
     return _server_status(s.backend, s.host, s.model, s)
 
 
 def clear_server_status() -> None:
+    """Check again at the next look (after Apply, Check again, a pull, or a failed question)."""
     _server_status.clear()
+    try:
+        forget = getattr(backend_for(settings()), "forget", None)
+    except FolioError:
+        return
+    if callable(forget):
+        forget()
 
 
 def real_context() -> int:
@@ -83,8 +103,12 @@ def sidebar_status() -> None:
             st.warning(f"Server up, model {view.inline_code(s.model)} missing", icon=":material/warning:")
             st.caption("Pull or build it on the **Settings** page.")
         else:
-            version = status.get("version") or "?"
-            st.success(f"{s.backend.capitalize()} {version} · {view.inline_code(s.model)}", icon=":material/cloud_done:")
+            served = status.get("model") or s.model
+            display = status.get("display") or s.backend
+            st.success(f"{view.escape_markdown(display)} · {view.inline_code(served)}", icon=":material/cloud_done:")
+            if not status.get("model_matches", True):
+                st.caption(f"It serves {view.inline_code(served)}, not {view.inline_code(s.model)}: "
+                           "answers come from its model.")
         st.caption(f"Data folder: {view.inline_code(str(s.data_dir))}")
 
 

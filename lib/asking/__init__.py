@@ -2,9 +2,10 @@
 
 Owns the prompt (`prompt.py`: the pinned system instructions, the documents as rendered,
 the Qwen3 chat template as Ollama renders it, and `PromptBuild`, the one object a
-question's budget, request and num_keep derive from), the budget (`budget.py`), the
-citations and their verification (`citations.py`), and answering (`answering.py`:
-`ask_stream`, `ask`, `Answer`).
+question's budget, request and num_keep derive from; documents are rendered and counted
+once per process), the budget (`budget.py`), the citations and their verification
+(`citations.py`), whether the server reused its cache (`reuse.py`), and answering
+(`answering.py`: `ask_stream`, `ask`, `Answer` with its top-level `status`).
 
 May import: the shared ground, lib.reading (tokens, passage IDs), lib.servers (the
 protocol and the backends) and lib.library (the store). Never lib.output or lib.cli.

@@ -14,12 +14,20 @@ One question builds one `PromptBuild` (`build_prompt`): the documents with their
 messages, the rendered prompt and the exact count of each part. The budget, the request
 and num_keep are all derived from that one object, so what is counted is what is sent.
 
+A document's rendered form and its token count never change, so both are kept per process,
+keyed by the document's identity (`document_key`: sha256, name, passage IDs...): a follow-up,
+a budget refresh or a second question renders and counts only what is new (the question, the
+earlier turns and the frame around the documents). The whole prompt is never encoded again:
+its exact count is the frame's count with each document in place (see `build_prompt`).
+
 No I/O here; token counts take a counter (lib.reading.tokens.get_counter()).
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -98,6 +106,21 @@ def _page_marker(passage) -> str:
     return f"--- page {passage.page} ---"
 
 
+_SEPARATOR = "\n\x00\n"
+"""Joins passage texts so one neutralise() pass serves them all: no pattern of _NEUTRALISE can
+match across a newline, so each text comes out exactly as if neutralised alone."""
+
+
+def _neutralised_texts(passages) -> list[str]:
+    texts = [p.text for p in passages]
+    joined = _SEPARATOR.join(texts)
+    if joined.count(_SEPARATOR) == len(texts) - 1:  # no text holds the separator itself
+        parts = neutralise(joined).split(_SEPARATOR)
+        if len(parts) == len(texts):
+            return parts
+    return [neutralise(text) for text in texts]
+
+
 def render_document(document: Document) -> str:
     """One document: its delimiters, page markers and passages under their IDs."""
     head = f'<document name="{_attribute(document.name)}" format="{document.format}"'
@@ -105,8 +128,8 @@ def render_document(document: Document) -> str:
         head += f' pages="{document.pages}"'
     lines = [head + ">"]
     page = None
-    for passage in document.passages:
-        text = neutralise(passage.text).strip()
+    for passage, text in zip(document.passages, _neutralised_texts(document.passages)):
+        text = text.strip()
         if not text:
             continue
         if passage.page is not None and passage.page != page:
@@ -119,8 +142,105 @@ def render_document(document: Document) -> str:
 
 def render_documents(documents: Iterable[Document]) -> str:
     """All documents in the stable order, inside one <documents> block."""
-    parts = [render_document(d) for d in sorted_documents(documents)]
-    return "<documents>\n" + "\n\n".join(parts) + "\n</documents>"
+    return documents_block([rendered_document(d) for d in sorted_documents(documents)])
+
+
+def documents_block(rendered: Sequence[str]) -> str:
+    """Rendered documents (already in prompt order) inside one <documents> block."""
+    return "<documents>\n" + "\n\n".join(rendered) + "\n</documents>"
+
+
+# --------------------------------------------------------------- rendered documents, kept
+
+RENDER_CACHE_ENTRIES = 64
+RENDER_CACHE_CHARS = 64_000_000
+"""At most this many documents, and characters of rendered text, are kept (least recently
+used go first): 64 million characters is some 16 million tokens of documents."""
+
+
+class _Key:
+    """A tuple key whose hash is computed once (a tuple recomputes it at every lookup)."""
+
+    __slots__ = ("parts", "_hash")
+
+    def __init__(self, parts: tuple):
+        self.parts = parts
+        self._hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Key) and self._hash == other._hash and self.parts == other.parts
+
+
+def document_key(document: Document) -> _Key:
+    """Everything a document's rendered form depends on: its identity (sha256), name and shape,
+    and per passage its ID (the code assigned for this request), page, printed label and text.
+    Building it costs some 40 microseconds for 900 passages (the strings keep their hashes)."""
+    return _Key((
+        document.sha256, document.name, document.format, document.pages,
+        tuple([(p.id, p.page, p.page_label, p.text) for p in document.passages]),
+    ))
+
+
+class _Rendered:
+    __slots__ = ("text", "counts")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.counts: dict[tuple, int] = {}
+
+
+_rendered: OrderedDict[_Key, _Rendered] = OrderedDict()
+_rendered_chars = 0
+_rendered_lock = threading.Lock()
+
+
+def _entry(document: Document) -> _Rendered:
+    """The kept rendering of a document, rendered now if it is not kept yet."""
+    global _rendered_chars
+    key = document_key(document)
+    with _rendered_lock:
+        entry = _rendered.get(key)
+        if entry is not None:
+            _rendered.move_to_end(key)
+            return entry
+    entry = _Rendered(render_document(document))
+    with _rendered_lock:
+        if key not in _rendered:
+            _rendered[key] = entry
+            _rendered_chars += len(entry.text)
+            while _rendered and (len(_rendered) > RENDER_CACHE_ENTRIES or _rendered_chars > RENDER_CACHE_CHARS):
+                _, dropped = _rendered.popitem(last=False)
+                _rendered_chars -= len(dropped.text)
+        return _rendered[key]
+
+
+def rendered_document(document: Document) -> str:
+    """render_document(document), rendered once per process and kept."""
+    return _entry(document).text
+
+
+def document_tokens(document: Document, counter) -> int:
+    """Tokens of the rendered document, counted once per counter and kept."""
+    return _tokens(_entry(document), counter)
+
+
+def _tokens(entry: _Rendered, counter) -> int:
+    kind = (type(counter), counter.kind)
+    count = entry.counts.get(kind)
+    if count is None:
+        count = entry.counts[kind] = counter.count(entry.text)
+    return count
+
+
+def forget_rendered() -> None:
+    """Drop every kept rendering (tests and benchmarks that measure a cold start)."""
+    global _rendered_chars
+    with _rendered_lock:
+        _rendered.clear()
+        _rendered_chars = 0
 
 
 def render_question(question: str) -> str:
@@ -145,11 +265,15 @@ def build_messages(documents: Sequence[Document], question: str, history: Sequen
     The documents sit in the first user message with the conversation's first question,
     so every follow-up shares the longest possible prefix with the call before it.
     """
+    return _messages(render_documents(documents), question, history)
+
+
+def _messages(documents_text: str, question: str, history: Sequence = ()) -> list[dict]:
     turns = [history_turn(item) for item in history]
     questions = [q for q, _ in turns] + [question]
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": render_documents(documents) + "\n\n" + render_question(questions[0])},
+        {"role": "user", "content": documents_text + "\n\n" + render_question(questions[0])},
     ]
     for (_, answer), follow_up in zip(turns, questions[1:]):
         messages.append({"role": "assistant", "content": neutralise(answer)})
@@ -267,27 +391,52 @@ def _history_texts(history: Sequence) -> list[str]:
     return texts
 
 
+STAND_IN = "<document>"
+"""Stands for a document in the prompt's frame. It begins and ends like every rendered
+document ('<document' ... '>'), so Qwen's pre-tokenizer cuts the frame around it exactly as
+around the real document (the '>' joins the newlines after it in both), and
+
+    tokens(prompt) = tokens(frame) - n x tokens(STAND_IN) + sum of tokens(document)
+
+holds exactly for the exact counter and the estimate alike (both count per pre-token)."""
+
+
+def _system_tokens(counter) -> int:
+    kind = (type(counter), counter.kind)
+    count = _SYSTEM_TOKENS.get(kind)
+    if count is None:
+        count = _SYSTEM_TOKENS[kind] = counter.count(system_block())
+    return count
+
+
+_SYSTEM_TOKENS: dict[tuple, int] = {}
+
+
 def build_prompt(documents: Sequence[Document], question: str, *, think: bool, counter,
                  history: Sequence = ()) -> PromptBuild:
-    """The prompt of asking `question` about `documents`, rendered and counted once."""
+    """The prompt of asking `question` about `documents`, rendered and counted once.
+
+    Documents are rendered and counted once per process (kept by `document_key`); what is
+    counted per question is the frame around them: system block, template, question, history.
+    """
     ordered = assign_unique_ids(sorted_documents(documents))
-    messages = build_messages(ordered, question, history)
-    rendered = render_chat(messages, think)
+    entries = [_entry(d) for d in ordered]
+    texts = [entry.text for entry in entries]
+    doc_counts = [_tokens(entry, counter) for entry in entries]
+    messages = _messages(documents_block(texts), question, history)
+    frame = render_chat(_messages(documents_block([STAND_IN] * len(ordered)), question, history), think)
     history_texts = _history_texts(history)
-    texts = [rendered, system_block(), render_question(question), *history_texts]
-    texts += [render_document(d) for d in ordered]
-    counts = _count_all(counter, texts)
-    total, system, question_tokens = counts[:3]
-    doc_counts = counts[3 + len(history_texts):]
+    counts = _count_all(counter, [frame, STAND_IN, render_question(question), *history_texts])
+    frame_tokens, stand_in, question_tokens = counts[:3]
     return PromptBuild(
         documents=tuple(ordered),
         messages=tuple(messages),
         think=bool(think),
-        rendered=rendered,
-        total=total,
-        system=system,
+        rendered=render_chat(messages, think),
+        total=frame_tokens - stand_in * len(ordered) + sum(doc_counts),
+        system=_system_tokens(counter),
         question=question_tokens,
-        history=sum(counts[3:3 + len(history_texts)]),
+        history=sum(counts[3:]),
         per_document=dict(zip(unique_names(ordered), doc_counts)),
         counter=counter.kind,
     )

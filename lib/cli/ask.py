@@ -4,13 +4,18 @@
     python -m lib ask a.pdf b.docx -q "..." --think --json                   # one JSON object
     python -m lib doctor --model qwen3-128k:14b
 
-Exit status: 0 answered; 2 a problem with the input (unreadable file, does not fit);
-3 a problem with the server (also an answer the server interrupted); 130 stopped by you.
+Exit status (ask): 0 answered; 2 a problem with the input (unreadable file, does not fit);
+3 a problem with the server (also an answer the server interrupted, or one that passed the
+idle or total time limit); 4 answered, but the server did not read the whole prompt (it read
+fewer tokens than Folio sent: do not rely on the answer); 130 stopped by you.
+Exit status (doctor): 0 ready; 3 not ready (unreachable, not a model server, too old, model
+missing); the report is printed either way.
 The answer goes to stdout; thinking, progress and warnings go to stderr.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import queue
 import sys
@@ -23,7 +28,25 @@ from ..errors import FolioError, InputError
 
 WAIT_REFRESH_S = 1.0
 """How often the 'waiting for the model' line is refreshed on a terminal."""
+EXIT_OK = 0
+EXIT_SERVER = 3
+EXIT_PROMPT_CUT = 4
+"""The server read fewer prompt tokens than Folio sent (the probe of issue 12 uses 4 too)."""
 EXIT_CANCELLED = 130
+ASK_EXIT_HELP = """exit status:
+  0    answered
+  2    a problem with the input: a file cannot be read, or the documents do not fit (nothing is sent)
+  3    a problem with the server: unreachable, not a model server, refused, or the answer was
+       interrupted (also at the idle limit --read-timeout or the total limit --timeout)
+  4    answered, but the server did not read the whole prompt (it read fewer tokens than Folio
+       sent, so part of the documents may be missing): do not rely on the answer
+  130  stopped by you (Ctrl-C); what arrived is printed
+"""
+DOCTOR_EXIT_HELP = """exit status:
+  0    ready: the server answers, is a model server Folio can use, and serves the model
+  3    not ready: unreachable, not an Ollama / OpenAI-compatible server, too old, or the model is
+       missing (the report says which, and what to do)
+"""
 STATUS_MARKS = {"verified": "verified  ", "unverified": "UNVERIFIED", "invalid": "INVALID   "}
 
 
@@ -34,6 +57,8 @@ def add_parser(subparsers) -> None:
         help="ask documents a question; the answer cites passages Folio verifies",
         description="Send the whole documents and the question to the model in one call; "
         "stream the answer and check every citation.",
+        epilog=ASK_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ask.add_argument("files", nargs="+", metavar="FILE", help="documents to ask (PDF, DOCX, EPUB, HTML, text)")
     ask.add_argument("--question", "-q", required=True, help="the question")
@@ -50,6 +75,8 @@ def add_parser(subparsers) -> None:
         "doctor",
         help="check the model server: version, model, capabilities, context, KV memory",
         description="Report what the model server offers and what Folio's configured context costs.",
+        epilog=DOCTOR_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _server_arguments(doctor)
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
@@ -61,6 +88,12 @@ def _server_arguments(parser) -> None:
     parser.add_argument("--host", help="server URL (default: OLLAMA_HOST or http://127.0.0.1:11434)")
     parser.add_argument("--model", help="model name (default: FOLIO_MODEL or qwen3-128k:14b)")
     parser.add_argument("--context", type=int, help="configured context in tokens (default: 131072)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="total limit for the question, every request included "
+                        "(default: FOLIO_TOTAL_TIMEOUT or 3600; 0: no limit)")
+    parser.add_argument("--read-timeout", type=float, metavar="SECONDS",
+                        help="idle limit: seconds the server may send no new text, keep-alives or not "
+                        "(default: FOLIO_READ_TIMEOUT or 900)")
 
 
 def run(args) -> int:
@@ -73,7 +106,12 @@ def run(args) -> int:
 def _settings(args):
     if args.context is not None and args.context <= 0:
         raise InputError(f"--context {args.context} is not a positive number of tokens.")
-    return load_settings(backend=args.backend, host=args.host, model=args.model, context=args.context)
+    if args.timeout is not None and args.timeout < 0:
+        raise InputError(f"--timeout {args.timeout:g} is negative: give seconds, or 0 for no limit.")
+    if args.read_timeout is not None and args.read_timeout <= 0:
+        raise InputError(f"--read-timeout {args.read_timeout:g} must be more than 0 seconds.")
+    return load_settings(backend=args.backend, host=args.host, model=args.model, context=args.context,
+                         total_timeout=args.timeout, read_timeout=args.read_timeout)
 
 
 # ------------------------------------------------------------------------------------ ask
@@ -155,9 +193,18 @@ def _ask(args, settings, documents) -> int:
     if answer is None:
         return EXIT_CANCELLED
     view.finish(answer)
+    return exit_status(answer, cancelled=cancel.is_set())
+
+
+def exit_status(answer, *, cancelled: bool = False) -> int:
+    """The command's exit status for a finished Answer (see ASK_EXIT_HELP)."""
+    if answer.status == "stopped" or (answer.interrupted and cancelled):
+        return EXIT_CANCELLED
     if answer.interrupted:
-        return EXIT_CANCELLED if cancel.is_set() else 3
-    return 0
+        return EXIT_SERVER
+    if answer.status == "prompt_cut":
+        return EXIT_PROMPT_CUT
+    return EXIT_OK
 
 
 def _produce(ask_stream, documents, args, settings, cancel, events: queue.Queue) -> None:
@@ -258,10 +305,11 @@ class _TerminalView:
         if answer.no_answer:
             sys.stdout.write("\n(The documents do not answer this question.)\n")
         sys.stdout.flush()
+        _prompt_cut_notice(answer)
         for warning in answer.warnings:
             self._err(f"warning: {warning}")
         for call in answer.calls:
-            self._err(_call_line(call))
+            self._err(_call_line(call, answer.timings))
 
 
 class _JsonView:
@@ -280,7 +328,15 @@ class _JsonView:
         pass
 
     def finish(self, answer) -> None:
+        _prompt_cut_notice(answer)
         print(json.dumps(answer.to_json(), ensure_ascii=False))
+
+
+def _prompt_cut_notice(answer) -> None:
+    """The answer's top-level state, said first when the server did not read the whole prompt."""
+    if answer.status == "prompt_cut":
+        print("folio: THE SERVER DID NOT READ THE WHOLE PROMPT: do not rely on this answer (exit status 4).",
+              file=sys.stderr)
 
 
 def _citation_line(citation) -> str:
@@ -291,15 +347,19 @@ def _citation_line(citation) -> str:
     return f"  [{citation.id}] {STATUS_MARKS.get(citation.status, citation.status)} {where}:{quote}"
 
 
-def _call_line(call: dict) -> str:
+def _call_line(call: dict, timings: dict | None = None) -> str:
+    """One line of statistics; times count from the question's start (check and count included)."""
     server = call.get("server_prompt_tokens")
     read = f", server read {server:,}" if isinstance(server, int) else ""
     first = call.get("first_token_s")
     first_text = f", first token {first:.1f} s" if isinstance(first, (int, float)) else ""
+    counted = (timings or {}).get("count_s")
+    before = f" (of which the server's prompt count {counted:.1f} s)" if isinstance(counted, float) and counted >= 0.5 else ""
+    model = f", model {call['model']}" if call.get("model") and call.get("model") != call.get("requested_model") else ""
     return (
         f"folio: prompt {call['prompt_tokens']:,} tokens{read}; num_ctx {call['num_ctx']:,}, "
-        f"num_keep {call['num_keep']:,}{first_text}, total {call['total_s']:.1f} s, "
-        f"done: {call.get('done_reason') or '-'}"
+        f"num_keep {call['num_keep']:,}{first_text}{before}, total {call['total_s']:.1f} s, "
+        f"done: {call.get('done_reason') or '-'}{model}"
     )
 
 

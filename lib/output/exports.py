@@ -190,8 +190,10 @@ def stats_line(turn: dict) -> str:
 
 
 def turn_model(turn: dict, conversation: dict | None = None) -> str:
-    """The model that answered: the turn's settings, the answer itself, then the conversation's."""
-    for source in (turn.get("settings") or {}, turn, (conversation or {}).get("settings") or {}):
+    """The model that answered: as the server said (the turn, its last call), then the
+    configured name (the turn's settings, the conversation's)."""
+    calls = [c for c in turn.get("calls") or [] if isinstance(c, dict)]
+    for source in (turn, *reversed(calls), turn.get("settings") or {}, (conversation or {}).get("settings") or {}):
         if source.get("model"):
             return str(source["model"])
     return ""

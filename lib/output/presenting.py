@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from ..asking.reuse import CACHED_READ_TOKENS_S  # noqa: F401 (kept importable from here)
+
 # Every ASCII character Markdown (CommonMark + GFM + Streamlit's directives, emoji
 # shortcodes and LaTeX) gives a meaning to. Backslash-escaping all of them makes any
 # text render literally, so document text or model output can never form a link,
@@ -299,9 +301,6 @@ def prompt_check(sent: int | None, read: int | None, tolerance: int = 16) -> tup
     return f"Prompt: {sent:,} tokens sent, {read:,} read by the server.", False
 
 
-# Prompt tokens per second that no GPU reaches reading a prompt: only a reused (cached)
-# prefix explains a faster read. Reading 100k tokens takes a 24 GB card about a minute.
-CACHED_READ_TOKENS_S = 50_000
 # Below this many prompt tokens, reading all of it or only its new part take about as long:
 # timing alone cannot say the cache was not reused.
 TIMING_MATTERS_TOKENS = 4096
@@ -309,7 +308,8 @@ TIMING_MATTERS_TOKENS = 4096
 
 def cache_line(cached_tokens: int | None, prompt_tokens: int | None, prompt_eval_s: float | None,
                slowest_s_per_token: float | None = None, *, follow_up: bool = False) -> str:
-    """Whether the server reused its cached prefix, from what it reported.
+    """Whether the server reused its cached prefix, from what it reported, and 'unknown' where
+    it reports nothing (lib/asking/reuse.py says what each server reports).
 
     `slowest_s_per_token` is the slowest reading seen earlier in the conversation: a call
     reading at less than half that cost per token reused the cache. Says only what the
@@ -319,7 +319,7 @@ def cache_line(cached_tokens: int | None, prompt_tokens: int | None, prompt_eval
         share = f" of {prompt_tokens:,}" if prompt_tokens else ""
         return f"Cache: {cached_tokens:,}{share} prompt tokens reused from the server's cache."
     if cached_tokens == 0:
-        return "Cache: nothing reused" + ("." if follow_up else " (first question on these documents).")
+        return "Cache: nothing reused."
     if prompt_eval_s is not None and prompt_tokens:
         per_token = prompt_eval_s / prompt_tokens
         fast = prompt_eval_s <= 0 or prompt_tokens / prompt_eval_s >= CACHED_READ_TOKENS_S
@@ -330,9 +330,11 @@ def cache_line(cached_tokens: int | None, prompt_tokens: int | None, prompt_eval
             )
         if follow_up and slowest_s_per_token and prompt_tokens >= TIMING_MATTERS_TOKENS:
             return f"Cache: not reused; the server read the whole prompt again ({format_seconds(prompt_eval_s)})."
-        if follow_up:
-            return f"Cache: the server read {prompt_tokens:,} prompt tokens in {format_seconds(prompt_eval_s)}."
-    return "Cache: first question on these documents; follow-ups reuse the server's cache."
+        return (
+            f"Cache: the server read {prompt_tokens:,} prompt tokens in {format_seconds(prompt_eval_s)}; "
+            "it does not say how many came from its cache."
+        )
+    return "Cache: unknown (the server does not report whether it reused its cache)."
 
 
 def speed_line(eval_count: int | None, eval_s: float | None) -> str:

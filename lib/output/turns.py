@@ -18,6 +18,7 @@ from .exports import page_text
 
 PUBLIC_SETTINGS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "think", "keep_alive")
 STOPPED_REASON = "Stopped by you; the part that arrived is kept."
+STOPPED_EARLY_REASON = "Stopped by you before the model's first word."
 
 
 def now_iso() -> str:
@@ -116,20 +117,26 @@ def interrupted_turn(pending: dict, documents: list) -> dict:
         "warnings": [w for w in warnings if "cites no passage" not in w],
         "calls": [],
         "interrupted": True,
-        "reason": STOPPED_REASON,
+        "reason": STOPPED_REASON if (pending["answer"] or pending["thinking"]) else STOPPED_EARLY_REASON,
+        "status": "stopped",
         "no_answer": False,
     }
 
 
 def with_context(record: dict, pending: dict, s: Settings) -> dict:
-    """Add the question, documents, time and model to `record` (in place; returned)."""
+    """Add the question, documents, time and model to `record` (in place; returned).
+
+    `model` is the model that answered, as the server said (lib's Answer.model); the name
+    Folio was configured with is `configured_model`.
+    """
     record.update(
         question=pending["question"],
         think=pending["think"],
         documents=pending["names"],
         shas=pending["shas"],
         asked_at=pending["started"],
-        model=s.model,
+        model=record.get("model") or s.model,
+        configured_model=record.get("configured_model") or s.model,
         backend=s.backend,
     )
     return record

@@ -7,9 +7,13 @@ classification, the streaming reader, the real context), the clients themselves
 servers), and the doctor (`doctor.py`: what the server and model can really do).
 
     backend = make_backend(settings)        # 'ollama' -> OllamaBackend, 'openai' -> OpenAIBackend
-    info = backend.check()                  # raises ServerUnreachable / ServerTooOld / ModelNotFound
+    info = backend.check(cancel)            # raises ServerUnreachable / NotAModelServer / ServerTooOld /
+                                            # ModelNotFound; remembered until backend.forget()
     for event in backend.chat(request, cancel):   # thinking | content ... then done | interrupted
         ...
+
+One backend keeps one HTTP client for its whole life; `cancel` is a threading.Event or a
+lib.servers.exchange.Watch (Stop, the moment asked, the idle and total limits).
 
 May import: the shared ground (lib.config, lib.errors, lib.documents). Never the
 reading, library, asking, output or cli stages: a server knows requests, not documents.

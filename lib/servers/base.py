@@ -3,18 +3,18 @@
 Clients, error classification, the real context, and the streaming reader. The factory
 that picks a backend (`make_backend`) lives in the package's __init__, above the clients.
 
-The streaming reader (`StreamPump`) runs the HTTP exchange in a worker thread, so a user's
-cancel is honoured at once, even while the server is silently reading a long prompt, and the
-connection is shut down so the server stops working on an answer nobody will read.
+Every exchange runs in a worker thread (lib/servers/exchange.py: `StreamPump`, `fetch`), so
+Stop is honoured at once, even while the server is silently reading a long prompt, and the
+connection is shut down so the server stops working on an answer nobody will read. Each
+backend keeps one HTTP client for its whole life (its TLS context is built once).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
-import queue
-import socket
-import threading
+import ssl
 import time
 from typing import Callable
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ import httpx
 from ..config import Settings
 from ..errors import (
     ModelNotFound,
+    NotAModelServer,
     PromptTooLong,
     ServerBusy,
     ServerCrashed,
@@ -31,6 +32,7 @@ from ..errors import (
     ServerUnreachable,
     ThinkingUnsupported,
 )
+from .exchange import POLL_S, StreamPump, Watch, error_from_json, error_text_of  # noqa: F401 (re-exported)
 from .protocol import CallStats, ServerInfo, StreamEvent
 
 # Text of server errors that mean the GPU/CPU ran out of memory (Ollama, llama.cpp, CUDA, Metal).
@@ -56,10 +58,6 @@ TOO_LONG_MARKERS = (
     "exceed context window",
 )
 
-POLL_S = 0.05
-"""How often a waiting stream looks at the cancel flag."""
-
-
 # --- context and memory -------------------------------------------------------------------
 
 def real_context(configured: int, trained: int | None) -> int:
@@ -68,6 +66,7 @@ def real_context(configured: int, trained: int | None) -> int:
 
 
 OLLAMA_CONTEXT_ADVICE = "build the 128k model from the Modelfile (README)"
+OPENAI_CONTEXT_ADVICE = "start the server with a longer context (README)"
 
 
 def context_warning(model: str, configured: int, trained: int | None,
@@ -95,8 +94,8 @@ def is_loopback(url: str) -> bool:
 
 
 class _Borrowed(httpx.BaseTransport):
-    """An injected transport (tests, custom TLS) used by several clients: the caller owns it,
-    so closing one per-request client must not close it for the others."""
+    """An injected transport (tests, custom TLS): the caller owns it, so closing a backend's
+    client must not close it for the others."""
 
     def __init__(self, transport: httpx.BaseTransport):
         self._transport = transport
@@ -108,49 +107,52 @@ class _Borrowed(httpx.BaseTransport):
         pass
 
 
+@functools.cache
+def _tls_context(trust_env: bool) -> ssl.SSLContext:
+    """The certificate store, loaded once per process (it costs some 20 ms of CPU each time)."""
+    return httpx.create_ssl_context(trust_env=trust_env)
+
+
+@functools.cache
+def _no_tls_context() -> ssl.SSLContext:
+    """For a plain-http server on this machine, which never speaks TLS: a context with no
+    certificates at all, so any TLS would fail verification rather than pass unchecked."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def make_http_client(
     settings: Settings,
     transport: httpx.BaseTransport | None = None,
     headers: dict | None = None,
 ) -> httpx.Client:
-    """An httpx client with Folio's timeouts: a short connect, a long read (prefill is silent)."""
+    """An httpx client with Folio's timeouts: a short connect, a long read (prefill is silent).
+
+    It keeps no idle connections: every request connects anew (a fraction of a millisecond to a
+    local server), so each exchange owns its socket and Stop can shut exactly that one down.
+    """
     timeout = httpx.Timeout(
         connect=settings.connect_timeout,
         read=settings.read_timeout,
         write=max(60.0, settings.connect_timeout),
         pool=settings.connect_timeout,
     )
+    loopback = is_loopback(settings.host)
+    plain_local = loopback and settings.host.lower().startswith("http://")
     # A proxy configured for the internet must not swallow requests to a local server.
     return httpx.Client(
         base_url=settings.host.rstrip("/"),
         timeout=timeout,
         transport=_Borrowed(transport) if transport is not None else None,
         headers=headers or {},
-        trust_env=not is_loopback(settings.host),
+        trust_env=not loopback,
+        verify=_no_tls_context() if plain_local else _tls_context(not loopback),
+        limits=httpx.Limits(max_keepalive_connections=0),
     )
 
 
 def error_text(response: httpx.Response) -> str:
     """The server's own error message: the JSON 'error' (string or {'message'}) or the body."""
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text.strip()[:500]
-    return error_from_json(data) or response.text.strip()[:500]
-
-
-def error_from_json(data) -> str:
-    """'error' of an Ollama or OpenAI-style error object, '' when there is none."""
-    if not isinstance(data, dict):
-        return ""
-    error = data.get("error")
-    if isinstance(error, dict):
-        return str(error.get("message") or error)
-    if error:
-        return str(error)
-    if data.get("object") == "error" and data.get("message"):
-        return str(data["message"])  # vLLM's error shape
-    return ""
+    return error_text_of(response.content)
 
 
 def memory_advice(text: str, server: str = "Ollama") -> str | None:
@@ -228,138 +230,242 @@ def unreachable(server: str, host: str, exc: Exception, how_to_start: str) -> Se
 
 # --- streaming ----------------------------------------------------------------------------
 
-class StreamPump:
-    """One streaming HTTP request read line by line in a worker thread.
-
-    The consumer calls `events(cancel)` and gets ('open', status, error_text),
-    ('line', text) ..., then ('end', None) or ('exc', exception) or ('cancel', None).
-    `abort()` shuts the socket down, which ends a blocked read at once.
-    """
-
-    def __init__(self, client: httpx.Client, method: str, path: str, body: dict):
-        self._client = client
-        self._method = method
-        self._path = path
-        self._body = body
-        self._queue: queue.Queue = queue.Queue()
-        self._stop = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._run, name="folio-stream", daemon=True)
-
-    def _trace(self, name: str, info: dict) -> None:
-        # Keep the raw socket: shutting it down is the only way to end a blocked read.
-        if name.endswith("connect_tcp.complete"):
-            stream = info.get("return_value")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if sock is not None:
-                self._sockets.append(sock)
-
-    def _run(self) -> None:
-        try:
-            with self._client.stream(
-                self._method, self._path, json=self._body, extensions={"trace": self._trace}
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._queue.put(("open", response.status_code, error_text(response)))
-                    return
-                self._queue.put(("open", response.status_code, ""))
-                for line in response.iter_lines():
-                    if self._stop.is_set():
-                        return
-                    self._queue.put(("line", line))
-            self._queue.put(("end", None))
-        except Exception as exc:  # handed to the consumer, which translates it
-            self._queue.put(("exc", exc))
-        finally:
-            self._client.close()
-
-    def start(self) -> "StreamPump":
-        self._thread.start()
-        return self
-
-    def next(self, cancel: threading.Event | None) -> tuple:
-        """The next item, or ('cancel', None) as soon as `cancel` is set."""
-        while True:
-            if cancel is not None and cancel.is_set():
-                return ("cancel", None)
-            try:
-                return self._queue.get(timeout=POLL_S)
-            except queue.Empty:
-                continue
-
-    def abort(self) -> None:
-        """Stop reading and drop the connection (the server then stops generating)."""
-        self._stop.set()
-        for sock in self._sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
 class StreamTimer:
-    """First-token and wall-clock times of one call, measured by Folio."""
+    """Times of one call, measured from the moment the user asked (the watch's start), and
+    what has arrived so far (for the idle limit and the answer-size limit)."""
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
+    def __init__(self, watch: Watch | None = None) -> None:
+        self.watch = watch if watch is not None else Watch()
+        self.started = self.watch.started
+        self.sent = time.monotonic()
+        """When this request left (the question may have spent time before: check, count)."""
         self.first_token_s: float | None = None
+        self.last_text = self.sent
+        self.chars = 0
+        self.empty_lines = 0
+        """Lines without text since the last text (keep-alives)."""
 
-    def mark_token(self) -> None:
+    def mark_token(self, size: int = 0) -> None:
+        now = time.monotonic()
         if self.first_token_s is None:
-            self.first_token_s = round(time.monotonic() - self.started, 4)
+            self.first_token_s = round(now - self.started, 4)
+        self.last_text = now
+        self.chars += size
+        self.empty_lines = 0
+
+    def mark_empty(self) -> None:
+        self.empty_lines += 1
+
+    @property
+    def got_text(self) -> bool:
+        return self.first_token_s is not None
 
     def elapsed(self) -> float:
         return round(time.monotonic() - self.started, 4)
 
+    @property
+    def sent_s(self) -> float:
+        return round(self.sent - self.started, 4)
+
     def partial_stats(self) -> CallStats:
-        return CallStats(first_token_s=self.first_token_s, wall_s=self.elapsed())
+        return CallStats(first_token_s=self.first_token_s, wall_s=self.elapsed(), sent_s=self.sent_s)
 
 
 def interrupted(timer: StreamTimer, reason: str, stats: CallStats | None = None) -> StreamEvent:
     stats = stats or timer.partial_stats()
     stats.first_token_s = timer.first_token_s
     stats.wall_s = timer.elapsed()
+    stats.sent_s = timer.sent_s
     return StreamEvent(kind="interrupted", reason=reason, stats=stats)
 
 
+def kept(timer: StreamTimer) -> str:
+    """What became of the answer, said truthfully: kept, or nothing had arrived."""
+    if timer.got_text:
+        return "the part that arrived is kept"
+    return "no part of an answer had arrived"
+
+
 def cancel_reason(timer: StreamTimer) -> str:
-    if timer.first_token_s is None:
+    if not timer.got_text:
         return f"Stopped by you after {timer.elapsed():.1f} s, before the model's first word."
     return "Stopped by you; the part that arrived is kept."
 
 
-def drop_reason(server: str, exc: Exception) -> str:
+def drop_reason(server: str, exc: Exception, timer: StreamTimer | None = None) -> str:
+    what = kept(timer) if timer is not None else "the part that arrived is kept"
     if isinstance(exc, httpx.ReadTimeout):
         return (
-            f"{server} went silent mid-answer for longer than the read timeout; the part that "
-            "arrived is kept. Raise FOLIO_READ_TIMEOUT if the server is slow, then ask again."
+            f"{server} sent nothing at all for longer than the idle limit; {what}. Raise it "
+            "(--read-timeout, FOLIO_READ_TIMEOUT) if the server is slow, then ask again."
         )
     return (
-        f"The connection to {server} dropped mid-answer ({exc.__class__.__name__}: {exc}); the part "
-        "that arrived is kept. Check that the server is still running, then ask again."
+        f"The connection to {server} dropped mid-answer ({exc.__class__.__name__}: {exc}); {what}. "
+        "Check that the server is still running, then ask again."
     )
 
 
-def no_done_reason(server: str) -> str:
+def no_done_reason(server: str, timer: StreamTimer | None = None) -> str:
+    what = kept(timer) if timer is not None else "the part that arrived is kept"
     return (
-        f"{server} ended the stream without saying the answer was finished; the part that "
-        "arrived is kept. Ask again (the server may have been restarted or unloaded the model)."
+        f"{server} ended the stream without saying the answer was finished; {what}. "
+        "Ask again (the server may have been restarted or unloaded the model)."
     )
 
 
-def mid_stream_error_reason(server: str, text: str) -> str:
+def mid_stream_error_reason(server: str, text: str, timer: StreamTimer | None = None) -> str:
     advice = memory_advice(text, server)
-    reason = f"{server} reported an error mid-answer: {text}. The part that arrived is kept."
+    what = kept(timer) if timer is not None else "the part that arrived is kept"
+    reason = f"{server} reported an error mid-answer: {text}. {what[0].upper()}{what[1:]}."
     return f"{reason} {advice}" if advice else f"{reason} Ask again."
+
+
+IDLE_ADVICE = ("raise the idle limit (--read-timeout, FOLIO_READ_TIMEOUT, or 'Seconds without new text' "
+               "on the Settings page)")
+
+
+def idle_reason(server: str, timer: StreamTimer) -> str:
+    """Why an answer ended at the idle limit, saying what the server really did."""
+    limit = timer.watch.idle_s or 0
+    sent = ("sent only empty keep-alive lines" if timer.empty_lines else "sent nothing")
+    if not timer.got_text:
+        return (
+            f"{server} {sent} for {limit:.0f} s and no part of an answer arrived; Folio stopped "
+            f"waiting after {timer.elapsed():.0f} s. It may still be reading a very long prompt on a slow "
+            f"machine, or be stuck: check the server, or {IDLE_ADVICE}, then ask again."
+        )
+    return (
+        f"{server} {sent} for {limit:.0f} s in the middle of the answer; the part that arrived is kept "
+        f"({timer.chars:,} characters). Check the server, or {IDLE_ADVICE}, then ask again."
+    )
+
+
+def total_reason(timer: StreamTimer) -> str:
+    watch = timer.watch
+    return (
+        f"The question took longer than the {watch.total_s:.0f} s allowed; Folio stopped it and "
+        f"{kept(timer)}. Raise the total limit (--timeout, FOLIO_TOTAL_TIMEOUT, or 'Longest a question "
+        "may take' on the Settings page; 0 means no limit) if the server is slow, then ask again."
+    )
+
+
+def too_long_line_reason(server: str, limit: int, timer: StreamTimer) -> str:
+    return (
+        f"{server} sent a single line of more than {limit / 2**20:.0f} MB (an answer streams a few words "
+        f"per line): it is not answering normally, so Folio stopped reading; {kept(timer)}. Check the "
+        "server, then ask again."
+    )
+
+
+def answer_limit(num_predict: int) -> int:
+    """Most characters of thinking and answer Folio reads for one call: far above what
+    `num_predict` tokens can hold (a token is about 4 characters, rarely more than 16)."""
+    return max(ANSWER_MIN_CHARS, 64 * max(int(num_predict or 0), 0))
+
+
+ANSWER_MIN_CHARS = 1 << 20
+
+
+def oversize_reason(server: str, limit: int, num_predict: int) -> str:
+    return (
+        f"{server} sent more than {limit:,} characters, far more than the {num_predict:,} tokens reserved "
+        f"for the answer can hold: it is not answering normally, so Folio stopped reading. The first "
+        f"{limit:,} characters are kept. Check the server, then ask again."
+    )
+
+
+def text_within(timer: StreamTimer, text: str, limit: int) -> tuple[str, bool]:
+    """The part of `text` that fits under the answer limit, and whether the limit was reached."""
+    room = limit - timer.chars
+    if len(text) <= room:
+        return text, False
+    return text[: max(room, 0)], True
+
+
+def stream_limit_reason(server: str, item: tuple, timer: StreamTimer) -> str:
+    """Why the reading of a stream ended for an exchange item 'timeout' or 'too_long'."""
+    if item[0] == "too_long":
+        return too_long_line_reason(server, item[1], timer)
+    if item[1] == "total":
+        return total_reason(timer)
+    return idle_reason(server, timer)
+
+
+def idle_since(timer: StreamTimer) -> float:
+    return timer.last_text
 
 
 def silence_error(server: str, settings: Settings) -> ServerBusy:
     return ServerBusy(
-        f"{server} at {settings.host} sent nothing for {settings.read_timeout:.0f} s. It may still be "
-        "reading a very long prompt on a slow machine, or be stuck: raise FOLIO_READ_TIMEOUT, or "
-        "check the server, then ask again."
+        f"{server} at {settings.host} sent nothing for too long. It may still be reading a very long "
+        "prompt on a slow machine, or be stuck: raise the idle limit (--read-timeout, "
+        "FOLIO_READ_TIMEOUT), or check the server, then ask again."
     )
+
+
+# --- answers that are not a model server's ------------------------------------------------
+
+def describe_body(body: bytes, content_type: str = "") -> str:
+    """What came back instead of the expected JSON, in a few words."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return "an empty answer"
+    if "html" in content_type.lower() or text[:1] == "<":
+        return "an HTML page"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        snippet = " ".join(text.split())[:60]
+        return f"plain text ({snippet!r})"
+    if isinstance(data, list):
+        return "a JSON list"
+    if isinstance(data, dict):
+        return "JSON without the fields it should have"
+    return f"a bare JSON {type(data).__name__}"
+
+
+def not_a_server(kind: str, host: str, path: str, got: str) -> NotAModelServer:
+    """The error for an address whose answer is not the model server's JSON."""
+    if kind == "ollama":
+        return NotAModelServer(
+            f"{host} answered {path} with {got} instead of Ollama's JSON: this address does not look "
+            "like an Ollama server (another web application may be listening on that port). Point "
+            "--host / OLLAMA_HOST (or the Address on the Settings page) at Ollama, by default "
+            "http://127.0.0.1:11434; for vLLM or llama.cpp use --backend openai."
+        )
+    return NotAModelServer(
+        f"{host} answered {path} with {got} instead of an OpenAI-compatible server's JSON: this address "
+        "does not look like vLLM, llama.cpp or another OpenAI-compatible server. Point --host / "
+        "FOLIO_HOST (or the Address on the Settings page) at the server's base URL, such as "
+        "http://127.0.0.1:8000 (without /v1); for Ollama use --backend ollama."
+    )
+
+
+def json_object(body: bytes, content_type: str, *, kind: str, host: str, path: str,
+                require: dict | None = None) -> dict:
+    """The JSON object of an answer, or NotAModelServer when it is anything else.
+
+    `require` maps keys that must be present to the type they must have (list, str, dict).
+    """
+    got = None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        got = describe_body(body, content_type)
+    else:
+        for key, kind_of in (require or {}).items():
+            if not isinstance(data.get(key), kind_of):
+                got = f"JSON without a {key!r} {_type_name(kind_of)}"
+                break
+    if got is not None:
+        raise not_a_server(kind, host, path, got)
+    return data
+
+
+def _type_name(kind) -> str:
+    return {list: "list", str: "text", dict: "object", int: "number"}.get(kind, kind.__name__)
 
 
 def parse_json_line(line: str) -> dict | None:
@@ -376,7 +482,8 @@ def ns_to_s(value) -> float | None:
 
 
 def empty_info(settings: Settings) -> ServerInfo:
-    return ServerInfo(backend=settings.backend, host=settings.host, model=settings.model)
+    return ServerInfo(backend=settings.backend, host=settings.host, model=settings.model,
+                      requested_model=settings.model)
 
 
 ProgressFn = Callable[[str, int, int | None], None]

@@ -2,7 +2,10 @@
 
     diagnosis = diagnose(load_settings())     # never raises for a server problem: it reports it
     print(format_report(diagnosis))
-    diagnosis.ok                              # reachable, new enough, model present
+    diagnosis.ok                              # reachable, a model server, new enough, model present
+
+`python -m lib doctor` exits 0 when `ok`, 3 otherwise (unreachable, not a model server, too
+old, model missing): the report is printed either way, never a traceback.
 
 The real context is min(configured, trained): stock qwen3:14b holds 40,960 tokens whatever
 num_ctx says, and Ollama caps it silently. The KV memory is computed from the model's own
@@ -59,6 +62,11 @@ class Diagnosis:
             "model": self.settings.model,
             "error": self.error or None,
             "version": info.version if info else None,
+            "server": info.display if info else None,
+            "kind": (info.kind or info.backend) if info else None,
+            "model_served": info.model if info and info.model_present else None,
+            "model_matches": info.model_matches if info else None,
+            "context_reported": info.context_reported if info else None,
             "model_present": info.model_present if info else None,
             "capabilities": info.capabilities if info else [],
             "trained_context": info.trained_context if info else None,
@@ -71,12 +79,12 @@ class Diagnosis:
         }
 
 
-def diagnose(settings: Settings, backend=None) -> Diagnosis:
+def diagnose(settings: Settings, backend=None, cancel=None) -> Diagnosis:
     """Ask the server everything the doctor reports; server problems become `error`, not exceptions."""
     backend = backend or make_backend(settings)
     diagnosis = Diagnosis(settings=settings, configured_context=settings.context, real_context=settings.context)
     try:
-        info = backend.inspect() if hasattr(backend, "inspect") else backend.check()
+        info = backend.inspect(cancel) if hasattr(backend, "inspect") else backend.check()
     except ServerError as exc:
         diagnosis.error, diagnosis.error_kind = str(exc), type(exc).__name__
         return diagnosis
@@ -123,17 +131,28 @@ def gib(size: int | None) -> str:
 
 def _server_line(d: Diagnosis) -> str:
     info = d.info
+    if info is not None:
+        return f"Server:      {info.display} at {d.settings.host}"
     name = "Ollama" if d.settings.backend == "ollama" else "OpenAI-compatible server"
-    version = f" {info.version}" if info and info.version else ""
-    return f"Server:      {name}{version} at {d.settings.host}"
+    return f"Server:      {name} at {d.settings.host}"
 
 
 def _model_line(info: ServerInfo, settings: Settings) -> str:
     if not info.model_present:
         return f"Model:       {settings.model}: NOT AVAILABLE"
     caps = ", ".join(info.capabilities) or "unknown"
-    name = info.model if info.model == settings.model else f"{settings.model} -> {info.model}"
-    return f"Model:       {name} (present; capabilities: {caps})"
+    if not info.model_matches:
+        return (f"Model:       {settings.model} is NOT served here; the server answers every question with "
+                f"{info.model}, its only model (capabilities: {caps})")
+    return f"Model:       {info.model} (present; capabilities: {caps})"
+
+
+def _status_line(d: Diagnosis) -> str:
+    if not d.ok:
+        return "Status:      NOT READY (see above)"
+    if not d.info.model_matches:
+        return f"Status:      ready, but answers come from {d.info.model}, not {d.settings.model}"
+    return "Status:      ready"
 
 
 def _context_lines(d: Diagnosis) -> list[str]:
@@ -175,5 +194,5 @@ def format_report(diagnosis: Diagnosis) -> str:
     if d.warnings:
         lines.append("Warnings:")
         lines += [f"  - {w}" for w in d.warnings]
-    lines.append("Status:      " + ("ready" if d.ok else "NOT READY (see above)"))
+    lines.append(_status_line(d))
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Iterator
 
 import httpx
@@ -21,24 +22,31 @@ from ..config import DEFAULT_MODEL, Settings
 from ..errors import ModelNotFound, ServerCrashed, ServerError, ServerTooOld
 from .base import (
     ProgressFn,
-    StreamPump,
     StreamTimer,
+    answer_limit,
     cancel_reason,
     classify_http_error,
     context_warning,
+    describe_body,
     drop_reason,
     empty_info,
     error_from_json,
-    error_text,
     interrupted,
+    json_object,
+    kept,
     make_http_client,
     mid_stream_error_reason,
     no_done_reason,
+    not_a_server,
     ns_to_s,
+    oversize_reason,
     parse_json_line,
     silence_error,
+    stream_limit_reason,
+    text_within,
     unreachable,
 )
+from .exchange import CHECK_LIMIT_S, BodyTooLarge, Reply, StreamPump, Watch, fetch
 from .protocol import CallStats, ChatRequest, ServerInfo, StreamEvent
 
 SERVER = "Ollama"
@@ -118,13 +126,16 @@ def _first_int(value) -> int | None:
 def apply_model_info(info: ServerInfo, show: dict) -> None:
     """Fill capabilities, trained context and KV geometry from an /api/show answer."""
     info.model_present = True
-    info.capabilities = list(show.get("capabilities") or [])
-    model_info = show.get("model_info") or {}
-    arch = model_info.get("general.architecture") or (show.get("details") or {}).get("family")
-    info.architecture = arch
-    if not arch:
+    capabilities = show.get("capabilities")
+    info.capabilities = [str(c) for c in capabilities] if isinstance(capabilities, list) else []
+    model_info = _dict(show.get("model_info"))
+    arch = model_info.get("general.architecture") or _dict(show.get("details")).get("family")
+    info.architecture = arch if isinstance(arch, str) else None
+    if not info.architecture:
         return
+    arch = info.architecture
     info.trained_context = _first_int(model_info.get(f"{arch}.context_length"))
+    info.context_reported = info.trained_context is not None
     info.block_count = _first_int(model_info.get(f"{arch}.block_count"))
     info.head_count_kv = _first_int(model_info.get(f"{arch}.attention.head_count_kv"))
     info.key_length = _first_int(model_info.get(f"{arch}.attention.key_length"))
@@ -137,19 +148,33 @@ def apply_model_info(info: ServerInfo, show: dict) -> None:
             info.key_length = width // heads
 
 
-def stats_from_done(data: dict, timer: StreamTimer) -> CallStats:
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def stats_from_done(data: dict, timer: StreamTimer, model: str | None = None) -> CallStats:
     """CallStats from Ollama's final line (durations in ns; zero values are omitted)."""
     return CallStats(
-        prompt_eval_count=data.get("prompt_eval_count"),
+        prompt_eval_count=_count(data.get("prompt_eval_count")),
         prompt_eval_duration_s=ns_to_s(data.get("prompt_eval_duration")),
-        eval_count=data.get("eval_count"),
+        eval_count=_count(data.get("eval_count")),
         eval_duration_s=ns_to_s(data.get("eval_duration")),
         total_duration_s=ns_to_s(data.get("total_duration")),
         load_duration_s=ns_to_s(data.get("load_duration")),
-        done_reason=data.get("done_reason"),
+        done_reason=data.get("done_reason") if isinstance(data.get("done_reason"), str) else None,
         first_token_s=timer.first_token_s,
         wall_s=timer.elapsed(),
+        sent_s=timer.sent_s,
+        model=_text(data.get("model")) or model,
     )
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class OllamaBackend:
@@ -161,6 +186,10 @@ class OllamaBackend:
         self.settings = settings
         self._transport = transport
         self._client = make_http_client(settings, transport)
+        self._ready: ServerInfo | None = None
+        """The last check that found the server ready; reused until forget() or an error."""
+        self.inspected: ServerInfo | None = None
+        """The last inspect(), ready or not."""
 
     def close(self) -> None:
         self._client.close()
@@ -173,9 +202,12 @@ class OllamaBackend:
 
     # --- plain requests -------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+    def _fetch(self, method: str, path: str, body: dict | None = None, *, cancel=None,
+               limit_s: float | None = CHECK_LIMIT_S, doing: str = "checking the model server") -> Reply:
         try:
-            return self._client.request(method, path, json=body)
+            return fetch(self._client, method, path, body, watch=cancel, limit_s=limit_s, doing=doing)
+        except BodyTooLarge as exc:
+            raise not_a_server("ollama", self.settings.host, path, f"more than {exc.size:,} bytes") from exc
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from exc
 
@@ -189,74 +221,78 @@ class OllamaBackend:
             f"({exc.__class__.__name__}). Check the server's log, then try again."
         )
 
-    def _http_error(self, response: httpx.Response, model: str) -> ServerError:
+    def _http_error(self, status: int, text: str, model: str) -> ServerError:
         return classify_http_error(
-            response.status_code,
-            error_text(response),
+            status,
+            text,
             server=SERVER,
             host=self.settings.host,
             model=model,
             model_hint=model_hint(model),
         )
 
-    def _get_json(self, path: str) -> dict:
-        response = self._request("GET", path)
-        if response.status_code != 200:
-            raise self._http_error(response, self.settings.model)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ServerError(
-                f"{self.settings.host} answered {path} with something that is not Ollama's JSON. "
-                "Check that FOLIO_HOST / OLLAMA_HOST points at Ollama."
-            ) from exc
+    def _json(self, path: str, reply: Reply, require: dict | None = None, model: str | None = None) -> dict:
+        """The JSON object of an answer; HTTP errors and non-Ollama answers raise ServerErrors."""
+        if reply.status >= 400:
+            raise self._http_error(reply.status, reply.error, model or self.settings.model)
+        return json_object(reply.body, reply.content_type, kind="ollama", host=self.settings.host,
+                           path=path, require=require)
 
-    def version(self) -> str | None:
-        """The server's version (GET /api/version); raises ServerUnreachable."""
-        response = self._request("GET", "/api/version")
-        if response.status_code == 404:
+    def version(self, cancel=None) -> str | None:
+        """The server's version (GET /api/version); raises ServerUnreachable, NotAModelServer."""
+        reply = self._fetch("GET", "/api/version", cancel=cancel)
+        if reply.status == 404:
             raise ServerError(
                 f"{self.settings.host} answers HTTP but is not Ollama (no /api/version). "
                 "Point OLLAMA_HOST / --host at Ollama, or use --backend openai for vLLM or llama.cpp."
             )
-        if response.status_code != 200:
-            raise self._http_error(response, self.settings.model)
-        return str(response.json().get("version") or "") or None
+        data = self._json("/api/version", reply, {"version": str})
+        return data["version"] or None
 
-    def show(self, model: str) -> dict | None:
+    def show(self, model: str, cancel=None) -> dict | None:
         """POST /api/show for a model; None when it is not installed."""
-        response = self._request("POST", "/api/show", {"model": model})
-        if response.status_code == 404:
+        reply = self._fetch("POST", "/api/show", {"model": model}, cancel=cancel)
+        if reply.status == 404:
             return None
-        if response.status_code != 200:
-            raise self._http_error(response, model)
-        return response.json()
+        return self._json("/api/show", reply, model=model)
 
-    def installed_models(self) -> list[dict]:
+    def installed_models(self, cancel=None) -> list[dict]:
         """GET /api/tags: the installed models."""
-        return list(self._get_json("/api/tags").get("models") or [])
+        data = self._json("/api/tags", self._fetch("GET", "/api/tags", cancel=cancel), {"models": list})
+        return [m for m in data["models"] if isinstance(m, dict)]
 
-    def loaded_models(self) -> list[dict]:
+    def loaded_models(self, cancel=None) -> list[dict]:
         """GET /api/ps: the models loaded now, with their context_length."""
-        return list(self._get_json("/api/ps").get("models") or [])
+        data = self._json("/api/ps", self._fetch("GET", "/api/ps", cancel=cancel), {"models": list})
+        return [m for m in data["models"] if isinstance(m, dict)]
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def inspect(self) -> ServerInfo:
-        """Everything the server says about itself and the model; raises only when unreachable."""
+    def inspect(self, cancel=None) -> ServerInfo:
+        """Everything the server says about itself and the model, asked afresh (kept in
+        `inspected`); raises only when it is unusable or the user stops."""
+        info = self._inspect(cancel)
+        self.inspected = info
+        return info
+
+    def _inspect(self, cancel=None) -> ServerInfo:
+        """Everything the server says about itself and the model; raises only when it is unusable
+        (unreachable, not Ollama) or the user stops."""
         settings = self.settings
         info = empty_info(settings)
-        info.version = self.version()
+        info.kind = "ollama"
+        info.version = self.version(cancel)
         if is_too_old(info.version):
             info.warnings.append(too_old_message(settings.host, info.version))
-        show = self.show(settings.model)
+        show = self.show(settings.model, cancel)
         if show is not None:
             apply_model_info(info, show)
-        tags = self.installed_models()
-        info.installed_models = [m.get("name") or m.get("model") or "" for m in tags]
+        tags = self.installed_models(cancel)
+        info.installed_models = [str(m.get("name") or m.get("model") or "") for m in tags]
         if info.trained_context is None:
             info.trained_context = _tags_context(tags, settings.model)
-        info.loaded_context = _loaded_context(self.loaded_models(), settings.model)
+            info.context_reported = info.trained_context is not None
+        info.loaded_context = _loaded_context(self.loaded_models(cancel), settings.model)
         if show is None:
             info.warnings.append(model_hint(settings.model))
         warning = context_warning(settings.model, settings.context, info.trained_context)
@@ -264,84 +300,120 @@ class OllamaBackend:
             info.warnings.append(warning)
         return info
 
-    def check(self) -> ServerInfo:
-        """inspect(), raising what stops a question: ServerTooOld, ModelNotFound."""
-        info = self.inspect()
+    def check(self, cancel=None, *, refresh: bool = False) -> ServerInfo:
+        """The server ready for questions: remembered after the first success (one check per
+        session), asked again after forget() or with `refresh`. Raises ServerTooOld, ModelNotFound."""
+        ready = self._ready
+        if ready is not None and not refresh:
+            return ready
+        info = self.inspect(cancel)
         if is_too_old(info.version):
             raise ServerTooOld(too_old_message(self.settings.host, info.version))
         if not info.model_present:
             raise ModelNotFound(model_hint(self.settings.model))
+        self._ready = info
         return info
 
-    def count_prompt(self, request: ChatRequest) -> int | None:
+    @property
+    def checked(self) -> ServerInfo | None:
+        """The remembered check, None when the next question checks again."""
+        return self._ready
+
+    def forget(self) -> None:
+        """Check the server again before the next question (after an error, a pull, ...)."""
+        self._ready = None
+
+    def count_prompt(self, request: ChatRequest, cancel=None) -> int | None:
         """Ollama has no tokenize endpoint: Folio's own count is the only one."""
         return None
 
-    def chat(self, request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
+    def chat(self, request: ChatRequest, cancel=None) -> Iterator[StreamEvent]:
         """Stream one answer: thinking/content events, then one done or interrupted event."""
-        timer = StreamTimer()
-        client = make_http_client(self.settings, self._transport)
-        pump = StreamPump(client, "POST", "/api/chat", build_chat_body(request)).start()
+        watch = Watch.of(cancel, self.settings)
+        timer = StreamTimer(watch)
+        pump = StreamPump(self._client, "POST", "/api/chat", build_chat_body(request)).start()
         try:
-            yield from self._read_chat(pump, timer, request.model, cancel)
+            yield from self._read_chat(pump, timer, request, watch)
         finally:
             pump.abort()
 
-    def _read_chat(self, pump: StreamPump, timer: StreamTimer, model: str, cancel) -> Iterator[StreamEvent]:
-        first = pump.next(cancel)
+    def _read_chat(self, pump: StreamPump, timer: StreamTimer, request: ChatRequest, watch) -> Iterator[StreamEvent]:
+        model = request.model
+        first = pump.next(watch, idle_since=timer.sent)
         if first[0] == "cancel":
             yield interrupted(timer, cancel_reason(timer))
+            return
+        if first[0] in ("timeout", "too_long"):
+            yield interrupted(timer, stream_limit_reason(SERVER, first, timer))
             return
         if first[0] == "exc":
             raise self._transport_error(first[1]) from first[1]
         _, status, text = first
         if status >= 400:
-            raise classify_http_error(
-                status, text, server=SERVER, host=self.settings.host, model=model, model_hint=model_hint(model)
-            )
+            raise self._http_error(status, text, model)
+        if "html" in pump.content_type.lower():
+            raise not_a_server("ollama", self.settings.host, "/api/chat", "an HTML page")
+        limit = answer_limit(request.num_predict)
+        over = oversize_reason(SERVER, limit, request.num_predict)
+        said_model: str | None = None
         while True:
-            item = pump.next(cancel)
+            item = pump.next(watch, idle_since=timer.last_text)
             kind = item[0]
             if kind == "cancel":
                 yield interrupted(timer, cancel_reason(timer))
                 return
+            if kind in ("timeout", "too_long"):
+                yield interrupted(timer, stream_limit_reason(SERVER, item, timer))
+                return
             if kind == "exc":
-                yield interrupted(timer, drop_reason(SERVER, item[1]))
+                yield interrupted(timer, drop_reason(SERVER, item[1], timer))
                 return
             if kind == "end":
-                yield interrupted(timer, no_done_reason(SERVER))
+                yield interrupted(timer, no_done_reason(SERVER, timer))
                 return
             line = item[1]
             if not line.strip():
+                timer.mark_empty()
                 continue
             data = parse_json_line(line)
             if data is None:
-                yield interrupted(timer, f"Ollama sent a line Folio cannot read: {line[:200]!r}. Ask again.")
+                if said_model is None and not timer.got_text:
+                    raise not_a_server("ollama", self.settings.host, "/api/chat", describe_body(line.encode()))
+                yield interrupted(timer, f"Ollama sent a line Folio cannot read: {line[:200]!r}; {kept(timer)}. "
+                                         "Ask again.")
                 return
+            said_model = _text(data.get("model")) or said_model or ""
             error = error_from_json(data)
             if error:
-                yield interrupted(timer, mid_stream_error_reason(SERVER, error))
+                yield interrupted(timer, mid_stream_error_reason(SERVER, error, timer))
                 return
-            yield from _message_events(data, timer)
+            for event in _message_events(data, timer, limit, over):
+                yield event
+                if event.kind == "interrupted":
+                    return
             if data.get("done"):
-                yield StreamEvent(kind="done", stats=stats_from_done(data, timer))
+                yield StreamEvent(kind="done", stats=stats_from_done(data, timer, said_model or None))
                 return
 
     def pull(self, model: str, progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> str:
         """POST /api/pull, reporting progress(status, completed, total); returns the last status."""
-        client = make_http_client(self.settings, self._transport)
-        pump = StreamPump(client, "POST", "/api/pull", {"model": model, "stream": True}).start()
+        self.forget()  # a new model: the next question checks the server again
+        pump = StreamPump(self._client, "POST", "/api/pull", {"model": model, "stream": True}).start()
         try:
-            return self._read_pull(pump, model, progress, cancel)
+            return self._read_pull(pump, model, progress, Watch(cancel, idle_s=self.settings.read_timeout))
         finally:
             pump.abort()
 
-    def _read_pull(self, pump: StreamPump, model: str, progress, cancel) -> str:
+    def _read_pull(self, pump: StreamPump, model: str, progress, watch: Watch) -> str:
         status = ""
+        last = time.monotonic()
         while True:
-            item = pump.next(cancel)
+            item = pump.next(watch, idle_since=last)
             if item[0] == "cancel":
                 return "cancelled"
+            if item[0] in ("timeout", "too_long"):
+                raise ServerError(f"Pulling {model} stalled (Ollama sent nothing usable for "
+                                  f"{self.settings.read_timeout:.0f} s). Try again.")
             if item[0] == "exc":
                 raise self._transport_error(item[1]) from item[1]
             if item[0] == "open":
@@ -352,22 +424,33 @@ class OllamaBackend:
                 if status != "success":
                     raise ServerError(f"Pulling {model} stopped before it finished (last: {status!r}). Try again.")
                 return status
-            data = parse_json_line(item[1]) or {}
+            last = time.monotonic()
+            if not item[1].strip():
+                continue
+            data = parse_json_line(item[1])
+            if data is None:
+                raise not_a_server("ollama", self.settings.host, "/api/pull", describe_body(item[1].encode()))
             error = error_from_json(data)
             if error:
                 raise _pull_error(model, error, self.settings.host)
             status = str(data.get("status") or status)
             if progress is not None and data.get("status"):
-                progress(status, int(data.get("completed") or 0), data.get("total"))
+                progress(status, _count(data.get("completed")) or 0, _count(data.get("total")))
 
 
-def _message_events(data: dict, timer: StreamTimer) -> Iterator[StreamEvent]:
-    message = data.get("message") or {}
+def _message_events(data: dict, timer: StreamTimer, limit: int, over_reason: str) -> Iterator[StreamEvent]:
+    """Thinking and content of one line; an 'interrupted' event once the answer passes `limit`."""
+    message = _dict(data.get("message"))
     for kind in ("thinking", "content"):
         text = message.get(kind)
-        if text:
-            timer.mark_token()
-            yield StreamEvent(kind=kind, text=text)
+        if text and isinstance(text, str):
+            piece, over = text_within(timer, text, limit)
+            if piece:
+                timer.mark_token(len(piece))
+                yield StreamEvent(kind=kind, text=piece)
+            if over:
+                yield interrupted(timer, over_reason)
+                return
 
 
 def _matches(entry: dict, model: str) -> bool:
@@ -379,7 +462,7 @@ def _tags_context(tags: list[dict], model: str) -> int | None:
     """details.context_length from /api/tags (newer servers only)."""
     for entry in tags:
         if _matches(entry, model):
-            return _first_int((entry.get("details") or {}).get("context_length"))
+            return _first_int(_dict(entry.get("details")).get("context_length"))
     return None
 
 

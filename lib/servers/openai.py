@@ -28,31 +28,40 @@ from __future__ import annotations
 
 import json
 import re
-import threading
+import time
 from typing import Iterator
 
 import httpx
 
 from ..config import DEFAULT_MODEL, Settings
-from ..errors import ModelNotFound, ServerCrashed, ServerError
+from ..errors import Cancelled, ModelNotFound, ServerCrashed, ServerError, TimeLimitExceeded
 from .base import (
-    StreamPump,
+    OPENAI_CONTEXT_ADVICE,
     StreamTimer,
+    answer_limit,
     cancel_reason,
     classify_http_error,
     context_warning,
+    describe_body,
     drop_reason,
     empty_info,
     error_from_json,
-    error_text,
     interrupted,
+    json_object,
+    kept,
     make_http_client,
     mid_stream_error_reason,
     no_done_reason,
+    not_a_server,
+    oversize_reason,
     parse_json_line,
     silence_error,
+    stream_limit_reason,
+    text_within,
+    total_reason,
     unreachable,
 )
+from .exchange import CHECK_LIMIT_S, BodyTooLarge, Reply, StreamPump, Watch, fetch
 from .protocol import CallStats, ChatRequest, ServerInfo, StreamEvent
 
 HOW_TO_START = (
@@ -105,29 +114,34 @@ def context_limit(models: list[dict], model: str) -> int | None:
     """The served model's context limit from /v1/models (vLLM max_model_len, llama.cpp n_ctx_train)."""
     for entry in models:
         if entry.get("id") == model or len(models) == 1:
-            limit = entry.get("max_model_len") or (entry.get("meta") or {}).get("n_ctx_train")
+            limit = entry.get("max_model_len") or _dict(entry.get("meta")).get("n_ctx_train")
             return int(limit) if isinstance(limit, (int, float)) and limit > 0 else None
     return None
 
 
-def stats_from_final(usage: dict | None, timings: dict | None, finish: str | None, timer: StreamTimer) -> CallStats:
+def stats_from_final(usage: dict | None, timings: dict | None, finish: str | None, timer: StreamTimer,
+                     model: str | None = None) -> CallStats:
     """CallStats from a stream's usage (OpenAI) and timings (llama-server) objects."""
-    usage = usage or {}
-    timings = timings or {}
-    details = usage.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens")
+    usage = usage if isinstance(usage, dict) else {}
+    timings = timings if isinstance(timings, dict) else {}
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
+    cached = _int(details, "cached_tokens")
     if cached is None:
-        cached = timings.get("cache_n")
-    prompt_ms, predicted_ms = timings.get("prompt_ms"), timings.get("predicted_ms")
+        cached = _int(timings, "cache_n")
+    prompt_ms, predicted_ms = _number(timings, "prompt_ms"), _number(timings, "predicted_ms")
+    eval_count = _int(usage, "completion_tokens")
     return CallStats(
-        prompt_eval_count=usage.get("prompt_tokens"),
+        prompt_eval_count=_int(usage, "prompt_tokens"),
         prompt_eval_duration_s=round(prompt_ms / 1000, 6) if prompt_ms else None,
-        eval_count=usage.get("completion_tokens", timings.get("predicted_n")),
+        eval_count=eval_count if eval_count is not None else _int(timings, "predicted_n"),
         eval_duration_s=round(predicted_ms / 1000, 6) if predicted_ms else None,
         cached_tokens=cached,
         done_reason=finish,
         first_token_s=timer.first_token_s,
         wall_s=timer.elapsed(),
+        sent_s=timer.sent_s,
+        model=model,
     )
 
 
@@ -140,6 +154,14 @@ def sse_data(line: str) -> str | None:
     return None
 
 
+SSE_FIELDS = ("data:", "error:", ":", "event:", "id:", "retry:")
+"""How every line of a server-sent event stream begins (llama-server adds 'error:')."""
+
+
+def is_sse_line(line: str) -> bool:
+    return not line.strip() or line.startswith(SSE_FIELDS)
+
+
 _CANCELLED = object()
 
 
@@ -150,6 +172,8 @@ class _StreamState:
         self.finish: str | None = None
         self.usage: dict | None = None
         self.timings: dict | None = None
+        self.model: str | None = None
+        self.data_lines = 0
 
 
 class OpenAIBackend:
@@ -166,6 +190,10 @@ class OpenAIBackend:
         self.flavour: str | None = None
         self._probed: dict[str, int | None] = {}
         """Prompt counts already learned by a probe, so chat() after count_prompt() asks once."""
+        self._ready: ServerInfo | None = None
+        """The last check that found the server ready; reused until forget() or an error."""
+        self.inspected: ServerInfo | None = None
+        """The last inspect(), ready or not."""
 
     def close(self) -> None:
         self._client.close()
@@ -182,9 +210,12 @@ class OpenAIBackend:
 
     # --- plain requests -------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+    def _fetch(self, method: str, path: str, body: dict | None = None, *, cancel=None,
+               limit_s: float | None = CHECK_LIMIT_S, doing: str = "checking the model server") -> Reply:
         try:
-            return self._client.request(method, path, json=body)
+            return fetch(self._client, method, path, body, watch=cancel, limit_s=limit_s, doing=doing)
+        except BodyTooLarge as exc:
+            raise not_a_server("openai", self.settings.host, path, f"more than {exc.size:,} bytes") from exc
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from exc
 
@@ -206,21 +237,31 @@ class OpenAIBackend:
         return classify_http_error(status, text, server=self.server, host=self.settings.host, model=model,
                                    model_hint=hint)
 
-    def models(self) -> list[dict]:
-        """GET /v1/models (cached): the served models; also tells which server this is."""
+    def models(self, cancel=None) -> list[dict]:
+        """GET /v1/models (remembered): the served models; also tells which server this is."""
         if self._models is None:
-            response = self._request("GET", "/v1/models")
-            if response.status_code != 200:
-                raise self._error(response.status_code, error_text(response), self.settings.model)
-            try:
-                self._models = list(response.json().get("data") or [])
-            except (ValueError, AttributeError) as exc:
-                raise ServerError(
-                    f"{self.settings.host}/v1/models did not answer like an OpenAI-compatible server. "
-                    "Check FOLIO_HOST, or use --backend ollama for Ollama."
-                ) from exc
+            reply = self._fetch("GET", "/v1/models", cancel=cancel)
+            if reply.status == 404:
+                raise not_a_server("openai", self.settings.host, "/v1/models", "HTTP 404 (no such page)")
+            if reply.status >= 400:
+                raise self._error(reply.status, reply.error, self.settings.model)
+            data = json_object(reply.body, reply.content_type, kind="openai", host=self.settings.host,
+                               path="/v1/models", require={"data": list})
+            self._models = [m for m in data["data"] if isinstance(m, dict)]
             self.flavour = flavour_of(self._models)
         return self._models
+
+    def _optional_json(self, method: str, path: str, body: dict | None = None, *, cancel=None,
+                       limit_s: float | None = CHECK_LIMIT_S, doing: str = "checking the model server") -> dict | None:
+        """The JSON object of an endpoint Folio can do without: None when it is missing or garbled."""
+        reply = self._fetch(method, path, body, cancel=cancel, limit_s=limit_s, doing=doing)
+        if reply.status != 200:
+            return None
+        try:
+            data = json.loads(reply.body)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
 
     def served_model(self, wanted: str) -> str | None:
         """The served model to ask for `wanted`: itself, or the only model when Folio's default
@@ -234,41 +275,73 @@ class OpenAIBackend:
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def inspect(self) -> ServerInfo:
-        """What the server says about itself and the model; raises only when unreachable."""
+    def inspect(self, cancel=None) -> ServerInfo:
+        """Everything the server says about itself and the model, asked afresh (kept in
+        `inspected`); raises only when it is unusable or the user stops."""
+        info = self._inspect(cancel)
+        self.inspected = info
+        return info
+
+    def _inspect(self, cancel=None) -> ServerInfo:
+        """What the server says about itself and the model; raises only when it is unusable
+        (unreachable, not an OpenAI-compatible server) or the user stops."""
         settings = self.settings
         info = empty_info(settings)
-        models = self.models()
+        models = self.models(cancel)
+        info.kind = self.flavour or "openai"
         info.installed_models = [str(m.get("id")) for m in models]
-        info.version = self._version()
+        info.version = self._version(cancel)
         served = self.served_model(settings.model)
         info.model_present = served is not None
         if served is None:
             info.warnings.append(self._missing_message(settings.model))
             return info
         info.model = served
+        if not info.model_matches:
+            info.warnings.append(
+                f"{self.server} serves one model, {served}, and answers every question with it whatever "
+                f"the name: '{settings.model}' is not served there. Answers are recorded as written by "
+                f"{served}; set --model / FOLIO_MODEL (or Model on the Settings page) to {served} to say so."
+            )
         info.capabilities = ["completion"] + (["thinking"] if THINKING_MODELS.search(served) else [])
         info.trained_context = context_limit(models, served)
-        info.loaded_context = self._slot_context()
+        info.loaded_context = self._slot_context(cancel)
         limits = [n for n in (info.trained_context, info.loaded_context) if n]
         info.trained_context = min(limits) if limits else None
+        info.context_reported = info.trained_context is not None
         if info.trained_context is None:
             info.warnings.append(
                 f"{self.server} does not say how long its context is: Folio assumes the configured "
                 f"{settings.context:,} tokens. Set --context / FOLIO_CONTEXT to the server's context (n_ctx)."
             )
-        warning = context_warning(served, settings.context, info.trained_context,
-                                  "start the server with a longer context (README)")
+        warning = context_warning(served, settings.context, info.trained_context, OPENAI_CONTEXT_ADVICE)
         if warning:
             info.warnings.append(warning)
         return info
 
-    def check(self) -> ServerInfo:
-        """inspect(), raising ModelNotFound when the server does not serve the model."""
-        info = self.inspect()
+    def check(self, cancel=None, *, refresh: bool = False) -> ServerInfo:
+        """The server ready for questions, remembered after the first success (one check per
+        session); raises ModelNotFound when the server does not serve the model."""
+        ready = self._ready
+        if ready is not None and not refresh:
+            return ready
+        if refresh:
+            self._models = None
+        info = self.inspect(cancel)
         if not info.model_present:
             raise ModelNotFound(self._missing_message(self.settings.model))
+        self._ready = info
         return info
+
+    @property
+    def checked(self) -> ServerInfo | None:
+        """The remembered check, None when the next question checks again."""
+        return self._ready
+
+    def forget(self) -> None:
+        """Check the server again before the next question (after an error)."""
+        self._ready = None
+        self._models = None
 
     def _missing_message(self, model: str) -> str:
         served = ", ".join(str(m.get("id")) for m in self.models()) or "none"
@@ -277,23 +350,22 @@ class OpenAIBackend:
             "Set --model / FOLIO_MODEL to one of those."
         )
 
-    def _version(self) -> str | None:
+    def _version(self, cancel=None) -> str | None:
         if self.flavour != "vllm":
             return None
-        response = self._request("GET", "/version")
-        return (response.json() or {}).get("version") if response.status_code == 200 else None
+        version = (self._optional_json("GET", "/version", cancel=cancel) or {}).get("version")
+        return version if isinstance(version, str) and version else None
 
-    def _slot_context(self) -> int | None:
+    def _slot_context(self, cancel=None) -> int | None:
         """llama-server's per-slot context (GET /props), which can be below n_ctx_train."""
         if self.flavour != "llama.cpp":
             return None
-        response = self._request("GET", "/props")
-        if response.status_code != 200:
-            return None
-        n_ctx = ((response.json() or {}).get("default_generation_settings") or {}).get("n_ctx")
-        return int(n_ctx) if isinstance(n_ctx, int) and n_ctx > 0 else None
+        props = self._optional_json("GET", "/props", cancel=cancel) or {}
+        settings = props.get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        return n_ctx if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0 else None
 
-    def count_prompt(self, request: ChatRequest) -> int | None:
+    def count_prompt(self, request: ChatRequest, cancel=None) -> int | None:
         """The server's exact token count of the rendered prompt; None when it cannot say."""
         model = self.served_model(request.model) or request.model
         counter = {
@@ -301,61 +373,60 @@ class OpenAIBackend:
             "llama.cpp": self._count_llama_server,
             "llama-cpp-python": self._count_by_completion,
         }.get(self.flavour or "")
-        return counter(request, model) if counter else None
+        return counter(request, model, cancel) if counter else None
 
-    def _post_json(self, path: str, body: dict) -> dict | None:
-        response = self._request("POST", path, body)
-        if response.status_code != 200:
-            return None
-        try:
-            data = response.json()
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+    def _post_json(self, path: str, body: dict, cancel=None) -> dict | None:
+        return self._optional_json("POST", path, body, cancel=cancel, limit_s=None,
+                                   doing="the server was counting the prompt")
 
-    def _count_vllm(self, request: ChatRequest, model: str) -> int | None:
+    def _count_vllm(self, request: ChatRequest, model: str, cancel=None) -> int | None:
         data = self._post_json("/tokenize", {
             "model": model, "messages": request.messages, "add_generation_prompt": True,
             "chat_template_kwargs": {"enable_thinking": bool(request.think)},
-        })
+        }, cancel)
         return _int(data, "count")
 
-    def _count_llama_server(self, request: ChatRequest, model: str) -> int | None:
+    def _count_llama_server(self, request: ChatRequest, model: str, cancel=None) -> int | None:
         rendered = self._post_json("/apply-template", {
             "messages": request.messages, "chat_template_kwargs": {"enable_thinking": bool(request.think)},
-        })
+        }, cancel)
         if not rendered or not isinstance(rendered.get("prompt"), str):
             return None
         data = self._post_json("/tokenize", {"content": rendered["prompt"], "add_special": True,
-                                             "parse_special": True})
+                                             "parse_special": True}, cancel)
         tokens = (data or {}).get("tokens")
         return len(tokens) if isinstance(tokens, list) else None
 
-    def _count_by_completion(self, request: ChatRequest, model: str) -> int | None:
-        return self._probe_prompt_tokens(request, model, None)
+    def _count_by_completion(self, request: ChatRequest, model: str, cancel=None) -> int | None:
+        return self._probe_prompt_tokens(request, model, cancel)
 
-    def chat(self, request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
+    def chat(self, request: ChatRequest, cancel=None) -> Iterator[StreamEvent]:
         """Stream one answer: thinking/content events, then one done or interrupted event."""
-        timer = StreamTimer()
+        watch = Watch.of(cancel, self.settings)
+        timer = StreamTimer(watch)
         model = self.served_model(request.model) or request.model
         prompt_tokens = None
         if self.flavour == "llama-cpp-python":
             # Its stream reports no usage: learn the prompt count first (this also fills the cache).
-            prompt_tokens = self._probe_prompt_tokens(request, model, cancel)
-            if prompt_tokens is _CANCELLED:
+            try:
+                prompt_tokens = self._probe_prompt_tokens(request, model, watch)
+            except Cancelled:
                 yield interrupted(timer, cancel_reason(timer))
                 return
-        client = make_http_client(self.settings, self._transport, self._headers)
-        pump = StreamPump(client, "POST", "/v1/chat/completions", build_chat_body(request, model)).start()
+            except TimeLimitExceeded:
+                yield interrupted(timer, total_reason(timer))
+                return
+            timer.sent = time.monotonic()
+        pump = StreamPump(self._client, "POST", "/v1/chat/completions", build_chat_body(request, model)).start()
         try:
-            for event in self._read_chat(pump, timer, model, cancel):
+            for event in self._read_chat(pump, timer, request, model, watch):
                 if event.kind == "done" and event.stats.prompt_eval_count is None:
                     event.stats.prompt_eval_count = prompt_tokens
                 yield event
         finally:
             pump.abort()
 
-    def _probe_prompt_tokens(self, request: ChatRequest, model: str, cancel):
+    def _probe_prompt_tokens(self, request: ChatRequest, model: str, cancel=None) -> int | None:
         """usage.prompt_tokens of a one-token, non-streamed completion of the same messages."""
         body = build_chat_body(request, model)
         body.update(stream=False, max_tokens=1)
@@ -363,98 +434,131 @@ class OpenAIBackend:
         key = json.dumps([body["model"], body["messages"], body["chat_template_kwargs"]], sort_keys=True)
         if key in self._probed:
             return self._probed[key]
-        count = self._run_probe(body, model, cancel)
-        if count is not _CANCELLED:
-            self._probed = {key: count}  # only the latest prompt is worth remembering
+        reply = self._fetch("POST", "/v1/chat/completions", body, cancel=cancel, limit_s=None,
+                            doing="the server was reading the prompt to count it")
+        if reply.status >= 400:
+            raise self._error(reply.status, reply.error, model)
+        count = _int(_dict(_json_or_none(reply.body)).get("usage"), "prompt_tokens")
+        self._probed = {key: count}  # only the latest prompt is worth remembering
         return count
 
-    def _run_probe(self, body: dict, model: str, cancel):
-        client = make_http_client(self.settings, self._transport, self._headers)
-        pump = StreamPump(client, "POST", "/v1/chat/completions", body).start()
-        try:
-            lines = []
-            while True:
-                item = pump.next(cancel)
-                if item[0] == "cancel":
-                    return _CANCELLED
-                if item[0] == "exc":
-                    raise self._transport_error(item[1]) from item[1]
-                if item[0] == "open" and item[1] >= 400:
-                    raise self._error(item[1], item[2], model)
-                if item[0] == "line":
-                    lines.append(item[1])
-                if item[0] == "end":
-                    data = parse_json_line("".join(lines)) or {}
-                    return _int(data.get("usage"), "prompt_tokens")
-        finally:
-            pump.abort()
-
-    def _read_chat(self, pump: StreamPump, timer: StreamTimer, model: str, cancel) -> Iterator[StreamEvent]:
-        first = pump.next(cancel)
+    def _read_chat(self, pump: StreamPump, timer: StreamTimer, request: ChatRequest, model: str,
+                   watch) -> Iterator[StreamEvent]:
+        first = pump.next(watch, idle_since=timer.sent)
         if first[0] == "cancel":
             yield interrupted(timer, cancel_reason(timer))
+            return
+        if first[0] in ("timeout", "too_long"):
+            yield interrupted(timer, stream_limit_reason(self.server, first, timer))
             return
         if first[0] == "exc":
             raise self._transport_error(first[1]) from first[1]
         if first[1] >= 400:
             raise self._error(first[1], first[2], model)
+        if "html" in pump.content_type.lower():
+            raise not_a_server("openai", self.settings.host, "/v1/chat/completions", "an HTML page")
         state = _StreamState()
+        limit = answer_limit(request.num_predict)
+        over = oversize_reason(self.server, limit, request.num_predict)
         while True:
-            item = pump.next(cancel)
+            item = pump.next(watch, idle_since=timer.last_text)
             if item[0] == "cancel":
                 yield interrupted(timer, cancel_reason(timer))
                 return
+            if item[0] in ("timeout", "too_long"):
+                yield interrupted(timer, stream_limit_reason(self.server, item, timer))
+                return
             if item[0] == "exc":
-                yield interrupted(timer, drop_reason(self.server, item[1]))
+                yield interrupted(timer, drop_reason(self.server, item[1], timer))
                 return
             if item[0] == "end":
+                if not state.data_lines:
+                    raise not_a_server("openai", self.settings.host, "/v1/chat/completions",
+                                       "no server-sent events")
                 yield self._end_of_stream(state, timer, saw_done=False)
                 return
-            payload = sse_data(item[1])
+            line = item[1]
+            if not state.data_lines and not is_sse_line(line):
+                raise not_a_server("openai", self.settings.host, "/v1/chat/completions",
+                                   describe_body(line.encode()))
+            payload = sse_data(line)
             if payload is None or not payload:
+                timer.mark_empty()
                 continue  # comments (": ping"), event names, blank separators
+            state.data_lines += 1
             if payload == "[DONE]":
                 yield self._end_of_stream(state, timer, saw_done=True)
                 return
             data = parse_json_line(payload)
             if data is None:
-                yield interrupted(timer, f"{self.server} sent data Folio cannot read: {payload[:200]!r}. Ask again.")
+                yield interrupted(timer, f"{self.server} sent data Folio cannot read: {payload[:200]!r}; "
+                                         f"{kept(timer)}. Ask again.")
                 return
             error = error_from_json(data)
             if error:
-                yield interrupted(timer, mid_stream_error_reason(self.server, error))
+                yield interrupted(timer, mid_stream_error_reason(self.server, error, timer))
                 return
-            yield from _chunk_events(data, state, timer)
+            for event in _chunk_events(data, state, timer, limit, over):
+                yield event
+                if event.kind == "interrupted":
+                    return
 
     def _end_of_stream(self, state: _StreamState, timer: StreamTimer, *, saw_done: bool) -> StreamEvent:
         if state.finish is not None:
-            return StreamEvent(kind="done", stats=stats_from_final(state.usage, state.timings, state.finish, timer))
+            return StreamEvent(kind="done", stats=stats_from_final(state.usage, state.timings, state.finish, timer,
+                                                                   state.model))
         if saw_done:
             return interrupted(timer, (
                 f"{self.server} ended the answer early without a finish reason (it may have stopped it "
-                "to serve another request); the part that arrived is kept. Ask again."))
-        return interrupted(timer, no_done_reason(self.server))
+                f"to serve another request); {kept(timer)}. Ask again."))
+        return interrupted(timer, no_done_reason(self.server, timer))
 
 
-def _chunk_events(data: dict, state: _StreamState, timer: StreamTimer) -> Iterator[StreamEvent]:
-    """Events of one streamed chunk; records finish_reason, usage and timings."""
+def _chunk_events(data: dict, state: _StreamState, timer: StreamTimer, limit: int,
+                  over_reason: str) -> Iterator[StreamEvent]:
+    """Events of one streamed chunk; records finish_reason, usage, timings and the model."""
     if isinstance(data.get("usage"), dict):
         state.usage = data["usage"]
     if isinstance(data.get("timings"), dict):
         state.timings = data["timings"]
-    for choice in data.get("choices") or []:
-        delta = choice.get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if reasoning:
-            timer.mark_token()
-            yield StreamEvent(kind="thinking", text=reasoning)
-        if delta.get("content"):
-            timer.mark_token()
-            yield StreamEvent(kind="content", text=delta["content"])
+    if isinstance(data.get("model"), str) and data["model"]:
+        state.model = data["model"]
+    choices = data.get("choices")
+    for choice in choices if isinstance(choices, list) else []:
+        if not isinstance(choice, dict):
+            continue
+        delta = _dict(choice.get("delta"))
+        for kind, text in (("thinking", delta.get("reasoning_content") or delta.get("reasoning")),
+                           ("content", delta.get("content"))):
+            if not text or not isinstance(text, str):
+                continue
+            piece, full = text_within(timer, text, limit)
+            if piece:
+                timer.mark_token(len(piece))
+                yield StreamEvent(kind=kind, text=piece)
+            if full:
+                yield interrupted(timer, over_reason)
+                return
         if choice.get("finish_reason"):
-            state.finish = choice["finish_reason"]
+            state.finish = str(choice["finish_reason"])
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _json_or_none(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def _int(data: dict | None, key: str) -> int | None:
-    value = (data or {}).get(key)
+    value = (data if isinstance(data, dict) else {}).get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(data: dict, key: str) -> float | None:
+    value = data.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
