@@ -1,7 +1,7 @@
 """cli: `python -m lib COMMAND ...`, the scripting interface (keep it stable).
 
 Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`:
-`ingest.py` (ingest), `ask.py` (ask, doctor), `probe.py` (probe). Exit statuses come from the error tree
+`ingest.py` (ingest), `ask.py` (ask, doctor), `probe.py` (probe), `evaluate.py` (eval). Exit statuses come from the error tree
 (lib/errors.py): 2 for the user's input, 3 for the model server.
 
 May import: every stage of lib (it is the top). Never streamlit or ui/.
@@ -13,9 +13,9 @@ import argparse
 import sys
 
 from ..errors import FolioError
-from . import ask, ingest, probe
+from . import ask, evaluate, ingest, probe
 
-COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "probe": probe}
+COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "probe": probe, "eval": evaluate}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_parser(sub)
     ask.add_parser(sub)
     probe.add_parser(sub)
+    evaluate.add_parser(sub)
     return parser
 
 
