@@ -28,7 +28,9 @@ from typing import Iterator, Sequence
 
 from ..config import Settings
 from ..documents import Document
-from ..errors import BudgetExceeded, FolioError, ModelNotFound, ServerTooOld, ServerUnreachable, ThinkingUnsupported
+from ..errors import (
+    BudgetExceeded, FolioError, InputError, ModelNotFound, ServerTooOld, ServerUnreachable, ThinkingUnsupported,
+)
 from ..servers.protocol import ServerInfo
 from . import scoring
 from .answering import Answer, ask, prepare_documents

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import random
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -65,8 +66,8 @@ class Fact:
 
 
 def compact(text: str) -> str:
-    """Lower-case letters and digits only: '7361-QX', '7361 qx' and '7361QX' compare equal."""
-    return _ALNUM.sub("", text.lower())
+    """Lower-case letters and digits only: '7361-QX', '7361 qx', '7361QX' and '７３６１－ＱＸ' compare equal."""
+    return _ALNUM.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def make_facts(depths: Sequence[int], seed: int) -> list[Fact]:
@@ -160,7 +161,10 @@ def _plant(paragraphs: list[str], sizes: list[int], facts: Sequence[Fact]) -> li
     total = starts[-1]
     inserts: dict[int, list[Fact]] = {}
     for fact in sorted(facts, key=lambda f: f.depth):
-        index = bisect.bisect_left(starts, total * fact.depth / 100)
+        wanted = total * fact.depth / 100
+        index = bisect.bisect_left(starts, wanted)  # the paragraph boundary nearest to the depth
+        if 0 < index < len(starts) and wanted - starts[index - 1] < starts[index] - wanted:
+            index -= 1
         inserts.setdefault(min(index, len(paragraphs)), []).append(fact)
     out: list[str] = []
     for i in range(len(paragraphs) + 1):

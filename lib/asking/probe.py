@@ -33,7 +33,7 @@ from ..servers.protocol import ServerInfo
 from . import haystack, prompt
 from .answering import ask_stream
 from .probe_grid import (  # noqa: F401 (the probe's types, importable from here)
-    EXIT_NOT_READ, EXIT_READ_ALL, STATUS_WORDS, STATUSES, ProbeCell, ProbePlan, ProbeResult, ProbeRow, Speed,
+    ANSWER_TOKENS_PER_FACT, EXIT_NOT_READ, EXIT_READ_ALL, STATUS_WORDS, STATUSES, ProbeCell, ProbePlan, ProbeResult, ProbeRow, Speed,
     Verdict, duration_text, judge_row, read_whole, verdict_of,
 )
 
@@ -95,8 +95,15 @@ def plan_probe(settings: Settings, *, fractions: Sequence[float] = LENGTHS, dept
     reserved = settings.reserved(think)
     room = context - reserved
     pairs: dict[int, float] = {}
+    capped = []
     for fraction in sorted(set(float(f) for f in fractions)):
+        if int(context * fraction) > room:
+            capped.append(f"{fraction:.0%}")
         pairs.setdefault(min(int(context * fraction), room), fraction)
+    notes = ()
+    if capped:
+        notes = (f"{' and '.join(capped)} of the context {'is' if len(capped) == 1 else 'are'} capped at the "
+                 f"{room:,} tokens left beside the {reserved:,} reserved for the answer.",)
     overhead = _prompt_overhead(len(depths), think)
     smallest = min(pairs)
     if smallest < overhead + MIN_DOCUMENT_TOKENS:
@@ -107,7 +114,7 @@ def plan_probe(settings: Settings, *, fractions: Sequence[float] = LENGTHS, dept
         )
     return ProbePlan(context=context, configured_context=settings.context, trained_context=trained_context,
                      fractions=tuple(pairs[n] for n in sorted(pairs)), lengths=tuple(sorted(pairs)),
-                     depths=depths, think=think, reserved=reserved)
+                     depths=depths, think=think, reserved=reserved, notes=notes)
 
 
 def _prompt_overhead(facts: int, think: bool) -> int:

@@ -53,6 +53,8 @@ class ProbePlan:
     depths: tuple[int, ...]
     think: bool
     reserved: int
+    notes: tuple[str, ...] = ()
+    """What the plan changed from what was asked (a length capped to leave the answer its room)."""
 
     @property
     def calls(self) -> int:
@@ -80,17 +82,18 @@ class ProbePlan:
                 f"{'s' if len(self.lengths) != 1 else ''} x {len(self.depths)} depth{'s' if len(self.depths) != 1 else ''}), "
                 f"{self.tokens:,} prompt tokens for the server to read")
         seconds = self.seconds(speed)
+        notes = "".join(" " + note for note in self.notes)
         if seconds is None:
-            return head + "; time unknown: no speed measured yet for this server and model."
+            return head + "; time unknown: no speed measured yet for this server and model." + notes
         return (head + f"; about {duration_text(seconds)} at the {speed.prompt_tps:,.0f} prompt tokens/s "
-                "this server and model showed before.")
+                "this server and model showed before." + notes)
 
     def to_json(self) -> dict:
         return {
             "context": self.context, "configured_context": self.configured_context,
             "trained_context": self.trained_context, "fractions": list(self.fractions),
             "lengths": list(self.lengths), "depths": list(self.depths), "think": self.think,
-            "reserved": self.reserved, "calls": self.calls, "tokens": self.tokens,
+            "reserved": self.reserved, "calls": self.calls, "tokens": self.tokens, "notes": list(self.notes),
         }
 
     @classmethod
@@ -99,7 +102,7 @@ class ProbePlan:
             context=int(data["context"]), configured_context=int(data["configured_context"]),
             trained_context=data.get("trained_context"), fractions=tuple(data["fractions"]),
             lengths=tuple(data["lengths"]), depths=tuple(data["depths"]), think=bool(data["think"]),
-            reserved=int(data["reserved"]),
+            reserved=int(data["reserved"]), notes=tuple(data.get("notes", ())),
         )
 
 
