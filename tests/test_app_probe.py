@@ -75,7 +75,7 @@ def test_cost_is_stated_before_the_start_and_the_grid_can_be_chosen(fake):
     at.radio(key="probe-grid").set_value("full").run()
     # 95 % and 75 % of 16,384 both leave the answer's 4,096 tokens only at 12,288: one call.
     assert "4 calls (4 lengths x 5 depths)" in texts(at)
-    assert "95% of the context is capped at the 12,288 tokens left" in texts(at)
+    assert "95 % of the context is capped at the 12,288 tokens left" in texts(at)
     assert not fake.chat_bodies  # nothing was sent before the user pressed start
 
 

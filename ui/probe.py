@@ -148,7 +148,7 @@ def _cell_css(status: str) -> str:
 
 def verdict(result: probe.ProbeResult) -> None:
     tone = probe_view.verdict_tone(result.verdict.kind)
-    text = view.escape_markdown(result.verdict.text)
+    text = view.message_markdown(result.verdict.text)
     {"success": st.success, "warning": st.warning, "error": st.error}[tone](text)
 
 
@@ -169,7 +169,7 @@ def _choose_grid() -> tuple[tuple[float, ...], tuple[int, ...]]:
         return lengths, depths
     cols = st.columns(2)
     lengths = cols[0].multiselect("Lengths (share of the real context)", LENGTH_CHOICES, default=probe.QUICK_LENGTHS,
-                                  format_func=lambda f: f"{f:.0%}", key="probe-lengths")
+                                  format_func=lambda f: f"{f * 100:.0f} %", key="probe-lengths")
     depths = cols[1].multiselect("Depths (where the fact sits)", DEPTH_CHOICES, default=probe.QUICK_DEPTHS,
                                  format_func=lambda d: f"{d} %", key="probe-depths")
     return tuple(lengths), tuple(depths)
@@ -231,11 +231,12 @@ def section() -> None:
     running = job is not None and job.running
     if not status.get("reachable"):
         st.info(server.start_hint(s), icon=":material/cloud_off:")
-    start = st.button("Start the probe", type="primary", icon=":material/play_arrow:", key="probe-start",
-                      disabled=plan is None or running or not status.get("reachable"))
-    if start and plan is not None:
-        job = start_job(plan, s, _speed(s))
-        running = True
+    # Started in the click's callback, before this run renders: the button is already disabled.
+    st.button("Start the probe", type="primary", icon=":material/play_arrow:", key="probe-start",
+              disabled=plan is None or running or not status.get("reachable"),
+              on_click=lambda: start_job(plan, s, _speed(s)))
+    job = job_for(s.data_dir)
+    running = job is not None and job.running
     if running:
         _live(str(s.data_dir))
     elif job is not None:

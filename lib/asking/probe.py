@@ -98,7 +98,7 @@ def plan_probe(settings: Settings, *, fractions: Sequence[float] = LENGTHS, dept
     capped = []
     for fraction in sorted(set(float(f) for f in fractions)):
         if int(context * fraction) > room:
-            capped.append(f"{fraction:.0%}")
+            capped.append(f"{fraction * 100:.0f} %")
         pairs.setdefault(min(int(context * fraction), room), fraction)
     notes = ()
     if capped:

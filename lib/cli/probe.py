@@ -143,7 +143,7 @@ def format_grid(result) -> str:
     lines = [f"Probe of {result.model} at {result.host} ({result.backend}), real context {result.plan.context:,} "
              f"tokens, {result.date}", "", f"{'':>22}  {'depth':^{width * len(depths)}}", head]
     for row in result.rows:
-        label = f"{row.length_tokens:,} ({row.fraction:.0%})"
+        label = f"{row.length_tokens:,} ({row.fraction * 100:.0f} %)"
         cells = "".join(f"{CELL_WORDS[c.status]:>{width}}" for c in row.cells)
         read = "not reported" if row.server_read_tokens is None else f"{row.server_read_tokens:,} of {row.sent_tokens:,}"
         lines.append(f"{label:>22}  {cells}   {read}")

@@ -25,7 +25,7 @@ def colour_of(status: str) -> str:
 
 
 def row_label(length_tokens: int, fraction: float) -> str:
-    return f"{length_tokens:,} tokens ({fraction:.0%})"
+    return f"{length_tokens:,} tokens ({fraction * 100:.0f} %)"
 
 
 def grid_frame(result) -> tuple[pd.DataFrame, pd.DataFrame]:
