@@ -8,7 +8,8 @@ an oracle, so every cell is judged as in a real run. The time spent inside the b
 (check, count, chat: the server's side and the wire) is measured and subtracted from the wall
 time of run_probe: what remains is Folio's own work, building the documents (prose, planting,
 passages, exact counts), building and counting each prompt, and checking the answers.
-Reference: under 2 s (issue 12).
+The first run of a process also cuts the shipped prose into passages (once): it is reported
+apart as the cold figure. Reference: under 2 s (issue 12), cold and warm.
 """
 
 from __future__ import annotations
@@ -95,17 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         fake.script(answer=probe_oracle, thinking="")
         settings = Settings(host=fake.url, context=args.context)
         runs = [one_run(settings, seed) for seed in range(args.runs)]
-    own = statistics.median(r["own_s"] for r in runs)
+    cold = runs[0]["own_s"]
+    own = statistics.median(r["own_s"] for r in runs[1:] or runs)
     load = os.getloadavg()[0]
     print(f"{'run':>4} {'wall s':>8} {'server s':>9} {'own s':>7} {'cells':>6} {'prompt tokens':>14}")
     for i, r in enumerate(runs, 1):
         print(f"{i:>4} {r['wall_s']:>8.3f} {r['server_s']:>9.3f} {r['own_s']:>7.3f} {r['cells']:>6} {r['prompt_tokens']:>14,}")
-    print(f"\nProbe overhead, 25 cells at {args.context:,} tokens: median {own:.3f} s (reference: under {REFERENCE_S:.0f} s) "
-          f"-> {'OK' if own < REFERENCE_S else 'OVER'}")
+    verdict = "OK" if max(own, cold) < REFERENCE_S else "OVER"
+    print(f"\nProbe overhead, 25 cells at {args.context:,} tokens: warm median {own:.3f} s, cold (first probe of "
+          f"the process) {cold:.3f} s; reference: under {REFERENCE_S:.0f} s -> {verdict} (load {load:.1f})")
     record = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {load:.1f}",
-        "context": args.context, "reference_s": REFERENCE_S, "median_own_s": round(own, 3), "runs": runs,
+        "context": args.context, "reference_s": REFERENCE_S, "median_own_s": round(own, 3),
+        "cold_own_s": round(cold, 3), "runs": runs,
     }
     out = ROOT / "bench" / "results" / "probe_bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)

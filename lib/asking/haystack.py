@@ -6,9 +6,9 @@
     stack.passage_of[50], stack.position_of[50]          # the passage holding the 50 % fact, where it sits
 
 The prose is Tolstoy's War and Peace, shipped in lib/asking/data/ (source and licence in its
-README.md). Each fact is its own short paragraph, placed so that `depth` percent of the
-document's tokens come before it (0: the very first paragraph, 100: the very last). The
-only I/O is reading the prose once per process.
+README.md), cut into passages once as Folio cuts any document. Each fact is a passage of its
+own, placed so that `depth` percent of the document's tokens come before it (0: the very first
+passage, 100: the very last). The only I/O is reading the prose once per process.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..documents import Block, Document, Extraction
-from ..reading.passages import build_passages, document_code
+from ..documents import Block, Document, Extraction, Passage
+from ..reading.passages import SEPARATOR, build_passages, document_code
 from . import prompt
 
 PROSE_PATH = Path(__file__).resolve().parent / "data" / "war-and-peace.txt"
@@ -103,21 +103,22 @@ def prose_paragraphs() -> tuple[str, ...]:
     return tuple(" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip())
 
 
-@functools.lru_cache(maxsize=4)
-def _paragraph_tokens(counter) -> tuple[int, ...]:
-    many = getattr(counter, "count_many", None)
-    paragraphs = list(prose_paragraphs())
-    return tuple(many(paragraphs) if many else [counter.count(p) for p in paragraphs])
+@functools.lru_cache(maxsize=2)
+def _prose_passages(counter) -> tuple[tuple[str, int], ...]:
+    """The whole prose cut into passages once per process, as Folio cuts any document:
+    (text, tokens) of each. Probe documents are built from a run of them, facts in between."""
+    extraction = Extraction("text", [Block(p) for p in prose_paragraphs()])
+    _, passages = build_passages(extraction, "bcd", counter)
+    return tuple((p.text.rstrip("\n"), p.tokens) for p in passages)
 
 
 def _take(tokens: int, counter) -> tuple[list[str], list[int]]:
-    """Paragraphs from the start of the prose (repeating it if need be) adding up to about
+    """Passages from the start of the prose (repeating it if need be) adding up to about
     `tokens`, never more: the last one is cut at a word when only part of it fits."""
-    paragraphs, counts = prose_paragraphs(), _paragraph_tokens(counter)
+    passages = _prose_passages(counter)
     taken, sizes, total, i = [], [], 0, 0
     while total < tokens:
-        index = i % len(paragraphs)
-        text, size = paragraphs[index], counts[index]
+        text, size = passages[i % len(passages)]
         if total + size > tokens:
             text = _shorten(text, size, tokens - total)
             if not text:
@@ -131,7 +132,7 @@ def _take(tokens: int, counter) -> tuple[list[str], list[int]]:
 
 
 def _shorten(text: str, tokens: int, wanted: int) -> str:
-    """The start of a paragraph of `tokens` tokens, cut at a word to about `wanted` tokens."""
+    """The start of a passage of `tokens` tokens, cut at a word to about `wanted` tokens."""
     cut = text.rfind(" ", 0, int(len(text) * wanted / tokens))
     return text[:cut].rstrip(",;:") + "." if cut > 0 else ""
 
@@ -153,8 +154,9 @@ class Haystack:
     """depth -> where the fact sits in the document, 0.0 (start) to 1.0 (end)."""
 
 
-def _plant(paragraphs: list[str], sizes: list[int], facts: Sequence[Fact]) -> list[str]:
-    """The paragraphs with each fact inserted where `depth` % of the tokens come before it."""
+def _plant(pieces: list[str], sizes: list[int], facts: Sequence[Fact], counter) -> tuple[list[str], list[int]]:
+    """The passages with each fact inserted as its own passage where `depth` % of the tokens
+    come before it (at the passage boundary nearest to that point)."""
     starts = [0]
     for size in sizes:
         starts.append(starts[-1] + size)
@@ -162,29 +164,40 @@ def _plant(paragraphs: list[str], sizes: list[int], facts: Sequence[Fact]) -> li
     inserts: dict[int, list[Fact]] = {}
     for fact in sorted(facts, key=lambda f: f.depth):
         wanted = total * fact.depth / 100
-        index = bisect.bisect_left(starts, wanted)  # the paragraph boundary nearest to the depth
+        index = bisect.bisect_left(starts, wanted)
         if 0 < index < len(starts) and wanted - starts[index - 1] < starts[index] - wanted:
             index -= 1
-        inserts.setdefault(min(index, len(paragraphs)), []).append(fact)
-    out: list[str] = []
-    for i in range(len(paragraphs) + 1):
-        out.extend(f.sentence for f in inserts.get(i, ()))
-        if i < len(paragraphs):
-            out.append(paragraphs[i])
-    return out
+        inserts.setdefault(min(index, len(pieces)), []).append(fact)
+    texts: list[str] = []
+    counts: list[int] = []
+    for i in range(len(pieces) + 1):
+        for fact in inserts.get(i, ()):
+            texts.append(fact.sentence)
+            counts.append(counter.count(fact.sentence))
+        if i < len(pieces):
+            texts.append(pieces[i])
+            counts.append(sizes[i])
+    return texts, counts
 
 
-def _document(blocks: list[str], name: str, counter) -> Document:
-    extraction = Extraction("text", [Block(text) for text in blocks])
-    sha256 = hashlib.sha256("\n\n".join(blocks).encode("utf-8")).hexdigest()
-    text, passages = build_passages(extraction, document_code(sha256), counter)
+def _document(texts: list[str], counts: list[int], name: str, counter) -> Document:
+    """A Document whose passages are `texts` in order, separated as Folio separates blocks."""
+    text = SEPARATOR.join(texts)
+    sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    code = document_code(sha256)
+    passages, at = [], 0
+    for index, (piece, tokens) in enumerate(zip(texts, counts)):
+        body = piece + (SEPARATOR if index < len(texts) - 1 else "")
+        passages.append(Passage(id=f"{code}-{index + 1}", index=index, page=None, page_end=None, heading="",
+                                text=body, tokens=tokens, start=at, end=at + len(body)))
+        at += len(body)
     return Document(name=name, sha256=sha256, format="text", pages=None, text=text, passages=passages,
-                    tokens=sum(p.tokens for p in passages), counter=counter.kind)
+                    tokens=sum(counts), counter=counter.kind)
 
 
 def _build(prose_tokens: int, facts: Sequence[Fact], name: str, counter) -> tuple[Document, int]:
-    paragraphs, sizes = _take(prose_tokens, counter)
-    document = _document(_plant(paragraphs, sizes, facts), name, counter)
+    pieces, sizes = _take(prose_tokens, counter)
+    document = _document(*_plant(pieces, sizes, facts, counter), name, counter)
     return document, counter.count(prompt.render_document(document))
 
 
