@@ -245,3 +245,39 @@ def test_the_plan_states_its_cost_and_estimates_time_from_measured_speed():
     assert plan.seconds(speed) == pytest.approx(plan.tokens / 500 + 25 * probe.ANSWER_TOKENS_PER_FACT / 10)
     assert f"about {probe.duration_text(plan.seconds(speed))} at the 500 prompt tokens/s" in plan.cost_text(speed)
     assert probe.speed_from_rows([{"server_prompt_tokens": 5}]) is None
+
+
+def test_an_older_library_gains_the_probe_table_and_keeps_its_data(tmp_path):
+    import sqlite3
+
+    from lib.library import store as store_module
+
+    data = tmp_path / "old"
+    data.mkdir()
+    conn = sqlite3.connect(data / store_module.DB_NAME)
+    for statement in store_module.MIGRATIONS[0]:  # a library written before the probe existed
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO conversations (title, created_at, updated_at, documents) VALUES ('Rent', 'x', 'x', '[]')")
+    conn.commit()
+    conn.close()
+    store = Store(data)
+    assert [c["title"] for c in store.list_conversations()] == ["Rent"]
+    assert store.list_probe_runs() == []
+    run_id = store.add_probe_run({"date": "2026-01-01T00:00:00+00:00", "backend": "ollama", "host": "h", "model": "m",
+                                  "context": 4096, "read_all": None, "verdict": "v", "rows": []})
+    assert store.get_probe_run(run_id)["verdict"] == "v" and store.list_probe_runs()[0]["read_all"] is None
+    assert store.recent_calls("h", "m") == []
+
+
+def test_the_time_estimate_also_learns_from_earlier_answers_to_the_same_server_and_model():
+    store = Store()
+    conversation = store.create_conversation([], "Rent", {})
+    call = {"prompt_tokens": 9000, "server_prompt_tokens": 9000, "cached_tokens": 1000, "prompt_eval_s": 4.0,
+            "eval_count": 50, "eval_s": 2.0}
+    store.add_turn(conversation, "q", {"answer": "a", "calls": [call]}, {"host": "http://gpu:11434", "model": "m"})
+    store.add_turn(conversation, "q2", {"answer": "a", "calls": [dict(call, prompt_eval_s=400.0)]},
+                   {"host": "http://other:11434", "model": "m"})
+    speed = probe.speed_from_rows(store.recent_calls("http://gpu:11434", "m"))
+    assert speed.prompt_tps == 2000 and speed.answer_tps == 25  # cached tokens were not read again
+    assert probe.speed_from_rows(store.recent_calls("http://gpu:11434", "other-model")) is None
