@@ -281,3 +281,20 @@ def test_the_time_estimate_also_learns_from_earlier_answers_to_the_same_server_a
     speed = probe.speed_from_rows(store.recent_calls("http://gpu:11434", "m"))
     assert speed.prompt_tps == 2000 and speed.answer_tps == 25  # cached tokens were not read again
     assert probe.speed_from_rows(store.recent_calls("http://gpu:11434", "other-model")) is None
+
+
+def test_a_run_stored_after_a_step_resumes_where_it_stopped(fake):
+    settings = Settings(host=fake.url, context=CONTEXT)
+    plan = probe.plan_probe(settings, fractions=(0.25, 0.5), depths=(0, 100), trained_context=131072)
+    first = probe.ProbeRun(plan, settings, seed=5)
+    first.step()
+    state = json.loads(json.dumps(first.to_state()))  # as a job runner would keep it
+    resumed = probe.ProbeRun.resume(state, settings)
+    assert not resumed.done and len(resumed.rows) == 1
+    resumed.step()
+    assert resumed.done and len(fake.chat_bodies) == 2
+    result = resumed.result()
+    assert result.date == first.date and [r.length_tokens for r in result.rows][0] == first.rows[0].length_tokens
+    assert {c.status for c in result.cells} == {"green"} and result.exit_status == 0
+    # The resumed call planted the facts the original run would have planted.
+    assert resumed.rows[1].cells[0].code == haystack.make_facts(plan.depths, seed=5 * 100 + 1)[0].code

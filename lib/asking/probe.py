@@ -13,8 +13,9 @@ whether the answer gave the fact, cited the passage that holds it with a verifie
 whether the server read the part of the prompt that holds it (its prompt count against
 Folio's; servers that cut keep the tail, as Ollama does). The verdict says it in plain words.
 
-`ProbeRun` is the step-by-step form (one call per step, its rows plain data), so a job runner
-can store each finished row and resume from the next; `run_probe` drives it.
+`ProbeRun` is the step-by-step form (one call per step, its rows plain data): a job runner
+stores `run.to_state()` after each `run.step()` and continues with `ProbeRun.resume(state, ...)`
+after a restart; `run_probe` drives it in one go.
 """
 
 from __future__ import annotations
@@ -165,6 +166,20 @@ class ProbeRun:
     @property
     def done(self) -> bool:
         return len(self.rows) >= self.plan.calls
+
+    def to_state(self) -> dict:
+        """Everything needed to resume this run elsewhere (plain JSON): plan, seed, date, finished rows."""
+        return {"plan": self.plan.to_json(), "seed": self.seed, "date": self.date,
+                "rows": [row.to_json() for row in self.rows]}
+
+    @classmethod
+    def resume(cls, state: dict, settings: Settings, *, backend=None,
+               server_info: ServerInfo | None = None) -> "ProbeRun":
+        """A run continuing from `to_state()`: the next step makes the first call not yet finished."""
+        run = cls(ProbePlan.from_json(state["plan"]), settings, backend=backend, server_info=server_info,
+                  seed=int(state["seed"]), rows=[ProbeRow.from_json(r) for r in state.get("rows", [])])
+        run.date = state.get("date") or run.date
+        return run
 
     def check(self) -> ServerInfo:
         """The server's own report (once): raises a ServerError when it cannot be used."""
