@@ -1,10 +1,11 @@
-"""Settings: the model server and its check panel, pulling a model, the 128k Modelfile."""
+"""Settings: the model server and its check panel, pulling a model, the real-context probe, the 128k Modelfile."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 import ui.model_setup
+import ui.probe
 import ui.resources
 import ui.server
 import ui.state
@@ -182,6 +183,7 @@ def main() -> None:
     settings_form()
     check_panel()
     pull_panel()
+    ui.probe.section()
     modelfile_help()
 
 

@@ -12,7 +12,8 @@ Script it per test: `fake.script(answer='... "quote" [abc-1].', thinking="...")`
 may also be a function of (body, prompt)); by default it cites the first passage of the
 prompt verbatim. Faults: `fake.fail_next(status=500, error="...")`,
 `fake.interrupt_next("error" | "no_done" | "drop", after=2)`, `gate = fake.hold_next()`
-(silent before the first token until `gate.set()`; `fake.holding` is set while it waits).
+(silent before the first token until `gate.set()`; `fake.holding` is set while it waits),
+`fake.read_only(tail=0.4)` / `read_only(limit=40960)` (silently read only the prompt's tail).
 Misbehaviours (what a broken server or another web app on the port does):
 `fake.garble_next(path, "html" | "list" | "text" | "empty")` (HTTP 200 with something that is
 not Ollama's JSON; `garble_all(kind)` for every request: another web app on that port),
@@ -250,6 +251,7 @@ class FakeOllama:
         """Requests being handled now (benchmarks wait for 0 before reading busy_s)."""
         self._interruptions: list[tuple[str, int, str]] = []
         self._holds: list[threading.Event] = []
+        self._reads: tuple[float | None, int | None] | None = None
         self._loaded: dict[str, dict] = {}
         self._cache: dict[str, list[int]] = {}
         self._lock = threading.Lock()
@@ -354,6 +356,29 @@ class FakeOllama:
         """Name `model` in every chat's stream instead of the model asked for (None: the one asked)."""
         self.answering_model = model
         return self
+
+    def read_only(self, *, tail: float | None = None, limit: int | None = None) -> "FakeOllama":
+        """From now on read only part of each prompt, silently, whatever `truncate` says (a server
+        whose real window is smaller than it claims): the last `tail` share of its tokens, or its last
+        `limit` tokens. prompt_eval_count says how many were read; the answer sees only that part.
+        `read_only()` reads whole prompts again."""
+        self._reads = (tail, limit) if (tail is not None or limit is not None) else None
+        return self
+
+    def _read_part(self, prompt: str, tokens: list[int]) -> tuple[str, list[int]]:
+        """The tail a `read_only` server keeps (the text cut in proportion: close enough for a test)."""
+        if self._reads is None:
+            return prompt, tokens
+        tail, limit = self._reads
+        keep = len(tokens)
+        if tail is not None:
+            keep = min(keep, int(len(tokens) * tail))
+        if limit is not None:
+            keep = min(keep, limit)
+        if keep >= len(tokens):
+            return prompt, tokens
+        chars = round(len(prompt) * keep / max(len(tokens), 1))
+        return prompt[len(prompt) - chars:], tokens[len(tokens) - keep:]
 
     def install(self, model: FakeModel) -> "FakeOllama":
         self.models[model.name] = model
@@ -738,6 +763,7 @@ class _OllamaHandler(BaseHTTPRequestHandler):
         if cut is not None and cut < len(tokens):
             keep = min(int(options.get("num_keep") or DEFAULT_NUM_KEEP), cut)
             tokens, truncated = tokens[:keep] + tokens[len(tokens) - (cut - keep):], True
+        prompt, tokens = fake._read_part(prompt, tokens)
         with fake._lock:
             cached = fake._cached_prefix(model.name, tokens)
             fake.last_prompt, fake.last_prompt_tokens, fake.last_cached = prompt, len(tokens), cached

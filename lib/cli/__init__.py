@@ -2,7 +2,8 @@
 
 Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`:
 `ingest.py` (ingest; `ingest_job.py` for --collection), `ask.py` (ask, doctor),
-`collections.py` (collections) and `jobs.py` (jobs). Exit statuses come from the error tree
+`collections.py` (collections), `jobs.py` (jobs), `probe.py` (probe) and `evaluate.py` (eval).
+Exit statuses come from the error tree
 (lib/errors.py): 2 for the user's input, 3 for the model server.
 
 May import: every stage of lib (it is the top). Never streamlit or ui/.
@@ -14,9 +15,10 @@ import argparse
 import sys
 
 from ..errors import FolioError
-from . import ask, collections, ingest, ingest_job, jobs
+from . import ask, collections, evaluate, ingest, ingest_job, jobs, probe
 
-COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "collections": collections, "jobs": jobs}
+COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "collections": collections, "jobs": jobs,
+            "probe": probe, "eval": evaluate}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_parser(sub)
     collections.add_parser(sub)
     jobs.add_parser(sub)
+    probe.add_parser(sub)
+    evaluate.add_parser(sub)
     return parser
 
 

@@ -245,7 +245,24 @@ _SCHEMA_V2 = [
     *_FTS_V2,
 ]
 
-MIGRATIONS: list[Sequence[str | Callable[[sqlite3.Connection], None]]] = [_SCHEMA_V1, _SCHEMA_V2]
+# Results of the real-context probe (lib/asking/probe.py): one row per run, shown again on
+# the Settings page with their date, server and model. `result` is ProbeResult.to_json().
+_SCHEMA_PROBE_RUNS = [
+    """CREATE TABLE probe_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        host TEXT NOT NULL,
+        model TEXT NOT NULL,
+        context INTEGER NOT NULL,
+        read_all INTEGER,
+        verdict TEXT NOT NULL,
+        result TEXT NOT NULL
+    )""",
+    "CREATE INDEX probe_runs_server ON probe_runs (host, model, created_at)",
+]
+
+MIGRATIONS: list[Sequence[str | Callable[[sqlite3.Connection], None]]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_PROBE_RUNS]
 """MIGRATIONS[n] takes the schema from user_version n to n + 1: SQL statements, or a
 function of the connection for a step SQL cannot do. Append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -893,6 +910,63 @@ class Store(CatalogMixin):
         with self._errors("delete the conversation"), self._write() as conn:
             conn.execute("DELETE FROM turns WHERE conversation_id = ?", (conversation_id,))
             return conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+
+    # --- probe runs -------------------------------------------------------------------
+
+    def add_probe_run(self, result: dict) -> int:
+        """Keep one probe result (ProbeResult.to_json()); returns its id."""
+        read_all = result.get("read_all")
+        with self._errors("save the probe result"), self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO probe_runs (created_at, backend, host, model, context, read_all, verdict, result) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (result.get("date") or _now(), str(result.get("backend") or ""), str(result.get("host") or ""),
+                 str(result.get("model") or ""), int(result.get("context") or 0),
+                 None if read_all is None else int(bool(read_all)), str(result.get("verdict") or ""),
+                 _json(result)),
+            )
+            return int(cursor.lastrowid)
+
+    def list_probe_runs(self, limit: int = 50) -> list[dict]:
+        """Stored probe runs, newest first: id, created_at, backend, host, model, context, read_all, verdict."""
+        with self._errors("list the probe results"), self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, created_at, backend, host, model, context, read_all, verdict FROM probe_runs "
+                "ORDER BY created_at DESC, id DESC LIMIT ?", (int(limit),)
+            ).fetchall()
+        return [dict(row, read_all=None if row["read_all"] is None else bool(row["read_all"])) for row in rows]
+
+    def get_probe_run(self, run_id: int) -> dict:
+        """One stored probe result (ProbeResult.to_json() with its id)."""
+        with self._errors("read the probe result"), self._read() as conn:
+            row = conn.execute("SELECT id, result FROM probe_runs WHERE id = ?", (int(run_id),)).fetchone()
+        if row is None:
+            raise NotInStore(f"Probe result {run_id} is not stored (it may have been deleted). Run the probe again.")
+        return dict(json.loads(row["result"]), id=row["id"])
+
+    def delete_probe_run(self, run_id: int) -> bool:
+        with self._errors("delete the probe result"), self._write() as conn:
+            return conn.execute("DELETE FROM probe_runs WHERE id = ?", (int(run_id),)).rowcount > 0
+
+    def recent_calls(self, host: str, model: str, limit: int = 20) -> list[dict]:
+        """Statistics of recent calls to this server and model (probe rows and answers), newest first.
+
+        Each has server_prompt_tokens or server_read_tokens, cached_tokens, prompt_eval_s,
+        eval_count, eval_s where the server reported them: what a time estimate needs."""
+        calls: list[dict] = []
+        with self._errors("read earlier timings"), self._read() as conn:
+            for row in conn.execute(
+                "SELECT result FROM probe_runs WHERE host = ? AND model = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                (host, model, int(limit)),
+            ):
+                calls += json.loads(row["result"]).get("rows", [])
+            for row in conn.execute(
+                "SELECT answer FROM turns WHERE json_extract(answer, '$.settings.host') = ? "
+                "AND json_extract(answer, '$.settings.model') = ? ORDER BY id DESC LIMIT ?",
+                (host, model, int(limit)),
+            ):
+                calls += json.loads(row["answer"]).get("calls", [])
+        return calls[: max(int(limit), 0) * 5]
 
     # --- maintenance ------------------------------------------------------------------
 
