@@ -110,8 +110,8 @@ def test_stdlib_parser_fallback_reads_the_same_blocks(monkeypatch):
     text = decode_html(fixtures.html_page()).text
     fast = [(b.kind, b.level, b.text) for b in html_blocks(text)]
 
-    def refuse(_text):
+    def refuse(_text, _deadline):
         raise ValueError("parser unavailable")
 
-    monkeypatch.setattr(extract_markup, "_blocks_from_tree", refuse)
+    monkeypatch.setattr(extract_markup, "_read_with_libxml2", refuse)
     assert [(b.kind, b.level, b.text) for b in html_blocks(text)] == fast

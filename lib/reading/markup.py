@@ -1,23 +1,26 @@
 """HTML and EPUB to Blocks: headings h1-h6, paragraphs, list items, table rows, <pre> lines.
 
 Both go through one small HTML reader: libxml2's forgiving parser (lxml, already installed
-with python-docx) builds the tree, with the stdlib html.parser as the fallback, and
-BlockReader turns parser events into Blocks. It keeps real paragraph and heading
-boundaries, skips hidden content (display:none, e.g. inline-XBRL headers) and needs no page
-layout (pymupdf lays out every page of an EPUB, which is slower and loses the tags). An EPUB
-is read chapter by chapter in spine order; when its package cannot be understood, pymupdf's
-own EPUB reader is the fallback.
+with python-docx) streams parse events (no tree, so no depth or text-node limit bites), with
+the stdlib html.parser as the fallback, and BlockReader turns the events into Blocks. It
+keeps real paragraph and heading boundaries, skips hidden content (display:none, e.g.
+inline-XBRL headers) and needs no page layout (pymupdf lays out every page of an EPUB, which
+is slower and loses the tags). What a reading kept is checked against the size of the text
+the source holds (visible_size): a shortfall becomes a warning saying how much was read,
+never a silent cut. An EPUB is read chapter by chapter in spine order; when its package
+cannot be understood, pymupdf's own EPUB reader is the fallback.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import posixpath
 import re
 import xml.etree.ElementTree as ET
 import zipfile
 from html.parser import HTMLParser
-from typing import Callable
+from typing import Callable, NamedTuple
 from urllib.parse import unquote, urldefrag
 
 from lxml import etree
@@ -58,6 +61,8 @@ class BlockReader(HTMLParser):
         self._skip_tag, self._skip_depth = "", 0
         self._pre = 0
         self._tables: list[dict] = []
+        self.skipped = 0
+        """Characters (spaces not counted) left out on purpose: scripts, styles, hidden elements."""
 
     # -- parser callbacks -------------------------------------------------------------
     def handle_starttag(self, tag, attrs):
@@ -79,7 +84,9 @@ class BlockReader(HTMLParser):
         self._close(tag)
 
     def handle_data(self, data):
-        if not self._skip_depth:
+        if self._skip_depth:
+            self.skipped += _visible_length(data)
+        else:
             # Source line breaks are plain whitespace outside <pre>; only <br> breaks a line.
             self._add(data if self._pre else data.replace("\n", " ").replace("\r", " "))
 
@@ -182,6 +189,9 @@ class BlockReader(HTMLParser):
         if self._in_cell():
             self._tables[-1]["cell"].append(" ")
             return
+        if not self._buf:  # most block tags close an empty buffer: nothing to join or collapse
+            self._kind, self._level = "paragraph", 0
+            return
         raw = "".join(self._buf)
         self._buf = []
         kind, level = self._kind, self._level
@@ -203,6 +213,8 @@ def _hidden(attrs: list[tuple[str, str | None]]) -> bool:
 
 def _collapse(text: str) -> str:
     """HTML whitespace rules: runs collapse to one space; <br> line breaks survive."""
+    if "\n" not in text:
+        return SPACES.sub(" ", text).strip()
     lines = (SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
@@ -223,42 +235,153 @@ def _pre_chunks(raw: str) -> list[str]:
 
 
 def html_blocks(text: str) -> list[Block]:
-    """Blocks of an HTML text: libxml2 (lxml, 5x faster) parses, html.parser is the fallback."""
+    """Blocks of an HTML text (see read_html, which also says when text could not be read)."""
+    return read_html(text).blocks
+
+
+class HtmlRead(NamedTuple):
+    blocks: list[Block]
+    kept: int
+    """Characters (spaces not counted) the blocks hold ..."""
+    skipped: int
+    """... the characters left out on purpose (scripts, styles, the head, hidden elements) ..."""
+    source: int
+    """... and the characters of text the source holds outside its tags: what both must account for."""
+
+    @property
+    def complete(self) -> bool:
+        return self.kept + self.skipped >= self.source - _slack(self.source)
+
+    def warning(self, what: str = "The HTML") -> str:
+        """'' when the text was read whole, else how much of it was kept."""
+        if self.complete:
+            return ""
+        share = 100 * self.kept / max(1, self.source)
+        return (f"{what} could be read only in part: it holds about {self.source:,} characters of text (spaces not "
+                f"counted) and {self.kept + self.skipped:,} ({_percent(share)}) were read; the rest is missing. "
+                "The markup is damaged; opening the file in a browser and saving it again (or printing it to PDF) may help.")
+
+
+def read_html(text: str, deadline: Deadline | None = None) -> HtmlRead:
+    """Blocks of an HTML text, checked against the size of the text the source holds.
+
+    libxml2 (lxml) parses as a stream of events, without building a tree, so neither deep
+    nesting (1,000 unclosed <div>s) nor a huge text node (a 12 MB <pre>) cuts it short; were
+    it cut short anyway, the stdlib html.parser reads the whole text again, and whatever is
+    still missing is said in a warning (HtmlRead.warning)."""
+    text = _XML_DECLARATION.sub("", text, count=1)
+    source = visible_size(text)
+    first = _measured(_read_with_libxml2, text, source, deadline)
+    if first.complete:
+        return first
+    second = _measured(_read_with_html_parser, text, source, deadline)
+    return second if second.kept + second.skipped > first.kept + first.skipped else first
+
+
+def _measured(read: Callable, text: str, source: int, deadline: Deadline | None) -> HtmlRead:
     try:
-        return _blocks_from_tree(text)
+        reader = read(text, deadline)
     except (etree.LxmlError, ValueError):
-        reader = BlockReader()
-        reader.feed(text)
-        reader.close()
-        return reader.blocks
+        return HtmlRead([], 0, 0, source)
+    kept = sum(_visible_length(block.text) for block in reader.blocks)
+    return HtmlRead(reader.blocks, kept, reader.skipped, source)
 
 
-_HTML_PARSER = etree.HTMLParser(recover=True, no_network=True, remove_comments=True, remove_pis=True,
-                                huge_tree=False, default_doctype=False)
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+FEED_CHARS = 1 << 20
+"""The parsers are fed this much text at a time; the deadline is checked in between."""
 
 
-def _blocks_from_tree(text: str) -> list[Block]:
-    """Parse with libxml2's forgiving HTML parser and replay the tree into a BlockReader."""
-    root = etree.fromstring(_XML_DECLARATION.sub("", text, count=1), parser=_HTML_PARSER)
+def _read_with_libxml2(text: str, deadline: Deadline | None) -> "BlockReader":
+    """libxml2's forgiving HTML parser (5x faster than html.parser), as events into a BlockReader."""
     reader = BlockReader()
-    if root is None:
-        return []
-    for event, element in etree.iterwalk(root, events=("start", "end")):
-        tag = element.tag
-        if not isinstance(tag, str):
-            continue
-        tag = tag.rsplit("}", 1)[-1].lower() if "}" in tag else tag.lower()
-        if event == "start":
-            reader.handle_starttag(tag, list(element.attrib.items()))
-            if element.text:
-                reader.handle_data(element.text)
-        else:
-            reader.handle_endtag(tag)
-            if element.tail:
-                reader.handle_data(element.tail)
-    reader.close_tree()
-    return reader.blocks
+    parser = etree.HTMLParser(target=_Events(reader), recover=True, no_network=True, remove_comments=True,
+                              remove_pis=True, huge_tree=True, default_doctype=False)
+    for start in range(0, len(text), FEED_CHARS):
+        if deadline:
+            deadline.check("reading the HTML")
+        parser.feed(text[start:start + FEED_CHARS])
+    parser.close()
+    return reader
+
+
+def _read_with_html_parser(text: str, deadline: Deadline | None) -> "BlockReader":
+    reader = BlockReader()
+    for start in range(0, len(text), FEED_CHARS):
+        if deadline:
+            deadline.check("reading the HTML")
+        reader.feed(text[start:start + FEED_CHARS])
+    reader.close()
+    return reader
+
+
+class _Events:
+    """lxml parser target: hands libxml2's parse events to a BlockReader (no tree is built)."""
+
+    def __init__(self, reader: "BlockReader"):
+        self.reader = reader
+
+    def start(self, tag, attrib):
+        self.reader.handle_starttag(_tag_name(tag), list(attrib.items()))
+
+    def end(self, tag):
+        self.reader.handle_endtag(_tag_name(tag))
+
+    def data(self, data):
+        self.reader.handle_data(data)
+
+    def close(self):
+        self.reader.close_tree()
+        return self.reader.blocks
+
+
+def _tag_name(tag) -> str:
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1].lower() if "}" in tag else tag.lower()
+
+
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_TAG = re.compile(r"<[A-Za-z/!?][^<>]*>")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def visible_size(text: str) -> int:
+    """Characters (spaces not counted) an HTML source holds outside its tags and comments.
+
+    A linear scan, independent of any parser: what a reader kept plus what it left out on
+    purpose must come to about this much, or text went missing."""
+    return _visible_length(html.unescape(_TAG.sub("", _without_comments(text))))
+
+
+def _without_comments(text: str) -> str:
+    """The text with <!-- comments --> removed (an unclosed one runs to the end, as in a browser)."""
+    if "<!--" not in text:
+        return text
+    parts, position = [], 0
+    while True:
+        start = text.find("<!--", position)
+        if start < 0:
+            parts.append(text[position:])
+            break
+        parts.append(text[position:start])
+        end = text.find("-->", start + 4)
+        if end < 0:
+            break
+        position = end + 3
+    return "".join(parts)
+
+
+def _visible_length(text: str) -> int:
+    return len(_WHITESPACE.sub("", text))
+
+
+def _slack(source: int) -> int:
+    """How far short of the source's size a complete reading may fall (entities, odd markup)."""
+    return max(50, source // 200)
+
+
+def _percent(share: float) -> str:
+    return f"{share:.1f} %" if share < 99.95 else "99.9 %"
 
 
 def decode_html(data: bytes) -> Decoded:
@@ -274,8 +397,17 @@ def extract_html(data: bytes, name: str, *, password: str | None, settings: Sett
                  deadline: Deadline, progress: Callable) -> Extraction:
     decoded = decode_html(data)
     progress("Reading page", 1, 1)
-    blocks = html_blocks(normalise_newlines(decoded.text))
-    return Extraction(format="html", blocks=blocks, warnings=encoding_warnings(decoded))
+    result = read_html(normalise_newlines(decoded.text), deadline)
+    _refuse_unreadable(result, name, "HTML page")
+    warnings = encoding_warnings(decoded) + [w for w in [result.warning()] if w]
+    return Extraction(format="html", blocks=result.blocks, warnings=warnings)
+
+
+def _refuse_unreadable(result: HtmlRead, name: str, what: str) -> None:
+    """A page that holds text none of which could be read is damaged, not empty."""
+    if not result.blocks and not result.complete:
+        raise CorruptDocument(name, f"holds about {result.source:,} characters of text, but none could be read "
+                              f"(the {what}'s markup is damaged).", "Open it in a browser and save it again, or print it to PDF, then add that.")
 
 
 # ---- EPUB -------------------------------------------------------------------------------
@@ -377,6 +509,7 @@ def _read_spine(archive: zipfile.ZipFile, package: dict, deadline: Deadline, pro
     spine, titles = package["spine"], package["titles"]
     blocks: list[Block] = []
     missing: list[str] = []
+    partial: list[str] = []
     for number, path in enumerate(spine, start=1):
         deadline.check(f"chapter {number} of {len(spine)}")
         progress("Reading chapter", number, len(spine))
@@ -385,12 +518,15 @@ def _read_spine(archive: zipfile.ZipFile, package: dict, deadline: Deadline, pro
         except KeyError:
             missing.append(path)
             continue
-        chapter = html_blocks(normalise_newlines(decode_html(raw).text))
+        result = read_html(normalise_newlines(decode_html(raw).text), deadline)
+        chapter = result.blocks
+        if not result.complete:
+            partial.append(result.warning(f"Chapter {number} ({path})"))
         if titles.get(path) and chapter and chapter[0].kind != "heading":
             chapter.insert(0, Block(text=titles[path], kind="heading", level=1))
         blocks.extend(chapter)
     warnings = [f"{len(missing)} chapter file(s) listed in the EPUB are missing and were skipped: {', '.join(missing[:5])}."] if missing else []
-    return Extraction(format="epub", blocks=blocks, warnings=warnings)
+    return Extraction(format="epub", blocks=blocks, warnings=warnings + partial)
 
 
 def _epub_with_pymupdf(data: bytes, name: str, deadline: Deadline, progress: Callable) -> Extraction:
