@@ -48,7 +48,7 @@ def detect_format(data: bytes, name: str) -> str:
     """Return one of lib.documents.FORMATS for these bytes, or raise a DocumentError."""
     if not data:
         raise CorruptDocument(name, "is empty (0 bytes).", "Check the file was saved or copied completely and add it again.")
-    if b"%PDF-" in data[:1024]:
+    if is_pdf(data):
         return "pdf"
     if data.startswith(ZIP_MAGIC):
         return _zip_format(data, name)
@@ -58,6 +58,37 @@ def detect_format(data: bytes, name: str) -> str:
     if _looks_html(data):
         return "html"
     return "markdown" if _looks_markdown(data, name) else "text"
+
+
+PDF_HEADER = re.compile(rb"%PDF-\d\.\d")
+PDF_SEARCH = 1024
+"""Readers accept a PDF header anywhere in the first kilobyte (junk before it is common)."""
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+"""Control bytes no text file holds (tab, newlines, form feed and escape are text)."""
+
+
+def is_pdf(data: bytes) -> bool:
+    """Whether the file starts as ISO 32000 defines a PDF: a header line "%PDF-1.7" first.
+
+    Real PDFs sometimes carry junk before the header (a mail or download wrapper), and
+    readers accept the header anywhere in the first kilobyte; Folio does too, but only at
+    the start of a line after a preamble that is not text, or when the file also ends as a
+    PDF does (%%EOF). A text file that merely mentions "%PDF-" stays a text file."""
+    if data.startswith(b"%PDF-"):
+        return True
+    for match in PDF_HEADER.finditer(data, 0, PDF_SEARCH + 8):
+        at = match.start()
+        if at > PDF_SEARCH or (data[at - 1:at] not in (b"\n", b"\r") and not _binary_preamble(data[:at])):
+            continue
+        preamble = data[:at]
+        if not preamble.strip() or _binary_preamble(preamble) or b"%%EOF" in data[-1024:]:
+            return True
+    return False
+
+
+def _binary_preamble(preamble: bytes) -> bool:
+    """Bytes before a PDF header that no text file would hold (NULs, control bytes)."""
+    return _CONTROL_BYTES.search(preamble) is not None
 
 
 def _zip_format(data: bytes, name: str) -> str:
@@ -126,7 +157,13 @@ def _looks_binary(data: bytes) -> bool:
 
 
 def utf16_without_bom(sample: bytes) -> str | None:
-    """'utf-16-le'/'utf-16-be' when every other byte is NUL, as in BOM-less UTF-16 Latin text."""
+    """'utf-16-le' or 'utf-16-be' when `sample` reads as UTF-16 text without a byte-order mark.
+
+    Latin text shows it at once (every other byte is NUL); other scripts have few NULs or
+    none, so both byte orders are decoded and the one that gives text of one script (plus
+    spaces, digits and punctuation) wins. UTF-16 of any script has control bytes among the
+    low bytes of its characters, and text in UTF-8 or a legacy encoding (GB18030, Shift_JIS,
+    Big5, cp1251 ...) has none, so a sample without them is never taken for UTF-16."""
     if len(sample) < 4:
         return None
     even, odd = sample[0::2], sample[1::2]
@@ -134,7 +171,52 @@ def utf16_without_bom(sample: bytes) -> str | None:
         return "utf-16-le"
     if even.count(0) > 0.6 * len(even) and odd.count(0) < 0.1 * len(odd):
         return "utf-16-be"
-    return None
+    if len(sample) < 8 or len(_CONTROL_BYTES.findall(sample)) < max(2, len(sample) // 100):
+        return None
+    sample = sample[: len(sample) - len(sample) % 2]
+    scores = {encoding: _script_share(sample, encoding) for encoding in ("utf-16-le", "utf-16-be")}
+    best = max(scores, key=scores.get)
+    return best if scores[best] >= UTF16_TEXT_SHARE else None
+
+
+UTF16_TEXT_SHARE = 0.9
+"""Share of characters that must belong to one script (or be common) to read as UTF-16 text."""
+# Unicode blocks of running text, grouped by script; anything else (unassigned, private use,
+# symbols, controls) counts against reading the bytes this way.
+_SCRIPT_RANGES = (
+    (0x0000, 0x007F, "common"), (0x0080, 0x024F, "latin"), (0x0370, 0x03FF, "greek"), (0x0400, 0x052F, "cyrillic"),
+    (0x0530, 0x058F, "armenian"), (0x0590, 0x05FF, "hebrew"), (0x0600, 0x06FF, "arabic"), (0x0750, 0x077F, "arabic"),
+    (0x0900, 0x0DFF, "indic"), (0x0E00, 0x0E7F, "thai"), (0x1E00, 0x1EFF, "latin"), (0x2000, 0x206F, "common"),
+    (0x3000, 0x303F, "cjk"), (0x3040, 0x30FF, "cjk"), (0x3400, 0x4DBF, "cjk"), (0x4E00, 0x9FFF, "cjk"),
+    (0xAC00, 0xD7A3, "hangul"), (0xFF00, 0xFFEF, "cjk"),
+)
+_CONTROL_CHARS = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D}
+
+
+def _script_share(sample: bytes, encoding: str) -> float:
+    """Share of the decoded characters that are common or of the sample's main script (0 if invalid)."""
+    try:
+        text = sample.decode(encoding)
+    except UnicodeDecodeError:
+        return 0.0  # an unpaired surrogate: not this byte order
+    scripts: dict[str, int] = {}
+    for char in text:
+        code = ord(char)
+        if code in _CONTROL_CHARS:
+            return 0.0
+        script = _script(code)
+        scripts[script] = scripts.get(script, 0) + 1
+    common = scripts.pop("common", 0)
+    scripts.pop("other", None)
+    main = max(scripts.values(), default=0)
+    return (common + main) / max(1, len(text)) if main else 0.0
+
+
+def _script(code: int) -> str:
+    for low, high, script in _SCRIPT_RANGES:
+        if low <= code <= high:
+            return script
+    return "other"
 
 
 def _looks_html(data: bytes) -> bool:
