@@ -269,7 +269,7 @@ def read_html(text: str, deadline: Deadline | None = None) -> HtmlRead:
     nesting (1,000 unclosed <div>s) nor a huge text node (a 12 MB <pre>) cuts it short; were
     it cut short anyway, the stdlib html.parser reads the whole text again, and whatever is
     still missing is said in a warning (HtmlRead.warning)."""
-    text = _XML_DECLARATION.sub("", text, count=1)
+    text = _XML_DECLARATION.sub("", text, count=1).replace("\x00", "")  # browsers drop NULs in text too
     source = visible_size(text)
     first = _measured(_read_with_libxml2, text, source, deadline)
     if first.complete:
@@ -431,9 +431,17 @@ def extract_epub(data: bytes, name: str, *, password: str | None, settings: Sett
 
 
 def read_package(archive: zipfile.ZipFile) -> dict | None:
-    """{'spine': [path...], 'titles': {path: title}} from container.xml and the OPF."""
-    container = ET.fromstring(archive.read("META-INF/container.xml"))
-    rootfile = next((e.get("full-path") for e in container.iter() if _local(e.tag) == "rootfile"), None)
+    """{'spine': [path...], 'titles': {path: title}, 'note': str} from container.xml and the OPF.
+
+    Without container.xml, the archive's one package file (*.opf) is used, and 'note' says so."""
+    note = ""
+    if "META-INF/container.xml" in archive.NameToInfo:
+        container = ET.fromstring(archive.read("META-INF/container.xml"))
+        rootfile = next((e.get("full-path") for e in container.iter() if _local(e.tag) == "rootfile"), None)
+    else:
+        packages = [name for name in archive.namelist() if name.lower().endswith(".opf")]
+        rootfile = packages[0] if len(packages) == 1 else None
+        note = f"The EPUB has no META-INF/container.xml; its package file {rootfile} was found by name." if rootfile else ""
     if not rootfile:
         return None
     opf = ET.fromstring(archive.read(rootfile))
@@ -447,7 +455,7 @@ def read_package(archive: zipfile.ZipFile) -> dict | None:
         return None
     spine = [manifest[ref.get("idref")][0] for ref in spine_el if _local(ref.tag) == "itemref" and ref.get("idref") in manifest]
     titles = _toc_titles(archive, manifest, spine_el.get("toc"))
-    return {"spine": spine, "titles": titles} if spine else None
+    return {"spine": spine, "titles": titles, "note": note} if spine else None
 
 
 def _toc_titles(archive: zipfile.ZipFile, manifest: dict, ncx_id: str | None) -> dict[str, str]:
@@ -525,7 +533,9 @@ def _read_spine(archive: zipfile.ZipFile, package: dict, deadline: Deadline, pro
         if titles.get(path) and chapter and chapter[0].kind != "heading":
             chapter.insert(0, Block(text=titles[path], kind="heading", level=1))
         blocks.extend(chapter)
-    warnings = [f"{len(missing)} chapter file(s) listed in the EPUB are missing and were skipped: {', '.join(missing[:5])}."] if missing else []
+    warnings = [package["note"]] if package.get("note") else []
+    if missing:
+        warnings.append(f"{len(missing)} chapter file(s) listed in the EPUB are missing and were skipped: {', '.join(missing[:5])}.")
     return Extraction(format="epub", blocks=blocks, warnings=warnings + partial)
 
 

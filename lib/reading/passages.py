@@ -92,6 +92,7 @@ _CLAUSE_END = regex.compile(r"(?:[；，]|[;,](?=\s))\s*")
 _TERMINALS = frozenset(".!?。！？．｡:：;；…")
 _CLOSERS = frozenset("\"'”’»)]」』）》】")
 _GRAPHEME = regex.compile(r"\X", regex.DOTALL)
+_GRAPHEME_RUN = regex.compile(r"\X{1,32}", regex.DOTALL)
 _SPECIAL = regex.compile("|".join(map(regex.escape, SPECIAL_TOKENS)))
 _PUNCT = regex.compile(r"[^\s\p{L}\p{N}]")
 _DIGIT = regex.compile(r"\p{N}")
@@ -362,17 +363,25 @@ def _hard_cut(text: str, start: int, end: int, density: float, check: Check = _n
 def _cut_point(text: str, lo: int, hi: int, end: int) -> int:
     """The last space-ended point in (lo+half, hi] that is a grapheme boundary, else the last
     grapheme boundary in (lo, hi]; lo when there is none (one grapheme runs past hi)."""
-    bounds: list[int] = []
-    for match in _GRAPHEME.finditer(text, lo, end):
-        if match.start() > hi:
-            break
-        bounds.append(match.start())
-    bounds = bounds[1:]  # lo itself is no cut
     space = text.rfind(" ", lo + (hi - lo) // 2, hi)
-    i = bisect.bisect_left(bounds, space + 1)
-    if space != -1 and i < len(bounds) and bounds[i] == space + 1:
-        return space + 1
-    return bounds[-1] if bounds else lo
+    if space != -1 and _GRAPHEME.match(text, space, end).end() == space + 1:
+        return space + 1  # no combining mark follows the space: a boundary
+    return _last_boundary(text, lo, hi, end)
+
+
+def _last_boundary(text: str, lo: int, hi: int, end: int) -> int:
+    """The last grapheme boundary in (lo, hi], scanning from the boundary lo: in runs of up
+    to 32 graphemes (the regex engine's pace), then one grapheme at a time near hi."""
+    position = lo
+    for run in _GRAPHEME_RUN.finditer(text, lo, end):
+        if run.end() > hi:
+            break
+        position = run.end()
+    for match in _GRAPHEME.finditer(text, position, end):
+        if match.end() > hi:
+            break
+        position = match.end()
+    return position
 
 
 # ---------------------------------------------------------------- units and packing

@@ -68,27 +68,28 @@ _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
 
 
 def is_pdf(data: bytes) -> bool:
-    """Whether the file starts as ISO 32000 defines a PDF: a header line "%PDF-1.7" first.
+    """Whether the file starts as ISO 32000 defines a PDF: with the header "%PDF-1.7".
 
     Real PDFs sometimes carry junk before the header (a mail or download wrapper), and
     readers accept the header anywhere in the first kilobyte; Folio does too, but only at
-    the start of a line after a preamble that is not text, or when the file also ends as a
-    PDF does (%%EOF). A text file that merely mentions "%PDF-" stays a text file."""
+    the start of a line, and only when the preamble or what follows the header is binary,
+    as every real PDF's streams are. A text file that mentions "%PDF-", even on a line of
+    its own, stays a text file."""
     if data.startswith(b"%PDF-"):
         return True
     for match in PDF_HEADER.finditer(data, 0, PDF_SEARCH + 8):
         at = match.start()
-        if at > PDF_SEARCH or (data[at - 1:at] not in (b"\n", b"\r") and not _binary_preamble(data[:at])):
-            continue
+        if at > PDF_SEARCH:
+            break
         preamble = data[:at]
-        if not preamble.strip() or _binary_preamble(preamble) or b"%%EOF" in data[-1024:]:
+        if _binary(preamble) or (preamble.endswith((b"\n", b"\r")) and _binary(data[at:at + 65536])):
             return True
     return False
 
 
-def _binary_preamble(preamble: bytes) -> bool:
-    """Bytes before a PDF header that no text file would hold (NULs, control bytes)."""
-    return _CONTROL_BYTES.search(preamble) is not None
+def _binary(chunk: bytes) -> bool:
+    """Whether `chunk` holds bytes no text file would (NULs and other control bytes)."""
+    return _CONTROL_BYTES.search(chunk) is not None
 
 
 def _zip_format(data: bytes, name: str) -> str:
@@ -150,10 +151,14 @@ def _looks_binary(data: bytes) -> bool:
     sample = data[:8192]
     if sample.startswith(TEXT_BOMS) or utf16_without_bom(sample):
         return False
-    if b"\x00" in sample:
-        return True
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
-    return controls > max(2, len(sample) // 100)
+    # A stray control byte does not make a text binary (they are dropped on reading), nor do
+    # NULs scattered in otherwise valid UTF-8; more than one other control byte in a hundred does.
+    controls = len(_CONTROL_BYTES.findall(sample))
+    if controls <= max(2, len(sample) // 100):
+        return False
+    without_nuls = sample.replace(b"\x00", b"")
+    others = controls - (len(sample) - len(without_nuls))
+    return not (others <= max(2, len(without_nuls) // 100) and _is_utf8(without_nuls))
 
 
 def utf16_without_bom(sample: bytes) -> str | None:
@@ -171,14 +176,20 @@ def utf16_without_bom(sample: bytes) -> str | None:
         return "utf-16-le"
     if even.count(0) > 0.6 * len(even) and odd.count(0) < 0.1 * len(odd):
         return "utf-16-be"
-    if len(sample) < 8 or len(_CONTROL_BYTES.findall(sample)) < max(2, len(sample) // 100):
+    controls = len(_CONTROL_BYTES.findall(sample))
+    if len(sample) < 8 or controls < max(2, len(sample) // 100):
         return None
+    if controls < UTF16_CONTROL_SHARE * len(sample) and _is_utf8(sample):
+        return None  # UTF-8 with a few stray NULs, not UTF-16
     sample = sample[: len(sample) - len(sample) % 2]
     scores = {encoding: _script_share(sample, encoding) for encoding in ("utf-16-le", "utf-16-be")}
     best = max(scores, key=scores.get)
     return best if scores[best] >= UTF16_TEXT_SHARE else None
 
 
+UTF16_CONTROL_SHARE = 0.05
+"""UTF-16 of a non-Latin script has control bytes in one byte of ten or more (the high bytes of
+Cyrillic, Arabic, Indic, Thai letters; a ninth of CJK's low bytes); UTF-8 text with fewer is UTF-8."""
 UTF16_TEXT_SHARE = 0.9
 """Share of characters that must belong to one script (or be common) to read as UTF-16 text."""
 # Unicode blocks of running text, grouped by script; anything else (unassigned, private use,
@@ -191,6 +202,15 @@ _SCRIPT_RANGES = (
     (0xAC00, 0xD7A3, "hangul"), (0xFF00, 0xFFEF, "cjk"),
 )
 _CONTROL_CHARS = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D}
+
+
+def _is_utf8(sample: bytes) -> bool:
+    """Valid UTF-8, forgiving a character cut at the end of the sample."""
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data"
 
 
 def _script_share(sample: bytes, encoding: str) -> float:
