@@ -6,7 +6,7 @@
     deadline = Deadline(300, name)          # deadline.check() between pages raises ExtractionTimeout
 
 Memory: one document may use memory_budget() bytes while it is read (a quarter of the
-memory available, between 512 MB and 2 GiB). The parts of a DOCX or EPUB Folio parses,
+memory available, between 500 MB and 2 GB). The parts of a DOCX or EPUB Folio parses,
 and the text it cuts into passages, are refused before they are parsed or counted when
 their measured cost would not fit (docs/readme/extraction.md, "Limits").
 """
@@ -32,9 +32,9 @@ MAX_MEMBERS = 50_000
 
 MEMORY_SHARE = 0.25
 """One document may use this share of the memory available when it is read ..."""
-MIN_BUDGET = 512 * 1024 * 1024
-MAX_BUDGET = 2 * GIB
-"""... but never more than 2 GiB (so a run stays far below 4 GB), nor less than 512 MB."""
+MIN_BUDGET = 500_000_000
+MAX_BUDGET = 2_000_000_000
+"""... but never more than 2 GB (so a run stays far below 4 GB), nor less than 500 MB."""
 XML_COST = 12
 """Bytes of memory per byte of XML parsed into a tree (lxml: 11.3, measured on a real DOCX)."""
 TEXT_COST = 30
@@ -100,7 +100,7 @@ def _check_parsed_parts(members: list[zipfile.ZipInfo], name: str) -> None:
             name,
             f"has {_mb(total)} of XML to read ({largest.filename} alone inflates to {_mb(largest.file_size)}), "
             f"more than the {_mb(limit)} Folio can read from one document on this computer "
-            f"(parsing takes about {XML_COST} times that in memory; {budget_text(budget)}).",
+            f"(parsing takes about {XML_COST} times that in memory; {budget_text()}).",
             "Split it into smaller documents (or save it again without what makes it so large), then add those.",
         )
 
@@ -119,7 +119,7 @@ def check_text_size(texts, name: str) -> None:
         raise FileTooLarge(
             name,
             f"holds {_mb(size)} of text, more than the {_mb(limit)} Folio can cut into passages and count on this computer "
-            f"(that takes about {TEXT_COST} times the text in memory; {budget_text(budget)}).",
+            f"(that takes about {TEXT_COST} times the text in memory; {budget_text()}).",
             "Split it into smaller documents and add those.",
         )
 
@@ -135,10 +135,15 @@ def memory_budget() -> int:
     return int(min(MAX_BUDGET, max(MIN_BUDGET, MEMORY_SHARE * available_memory())))
 
 
-def budget_text(budget: int) -> str:
-    if budget >= MAX_BUDGET:
-        return f"one document may use at most {_mb(budget)}"
-    return f"one document may use {_mb(budget)}, a quarter of the memory available now"
+def budget_text() -> str:
+    """How much memory one document may use, and why, for messages."""
+    available = available_memory()
+    share = MEMORY_SHARE * available
+    if share >= MAX_BUDGET:
+        return f"one document may use at most {_mb(MAX_BUDGET)}"
+    if share <= MIN_BUDGET:
+        return f"one document may use {_mb(MIN_BUDGET)}, the least Folio allows, with {_mb(available)} of memory available"
+    return f"one document may use {_mb(int(share))}, a quarter of the {_mb(available)} of memory available now"
 
 
 def _meminfo_available() -> int | None:
@@ -179,11 +184,11 @@ def max_uncompressed(settings: Settings) -> int:
 class Deadline:
     """A per-document time limit, checked cooperatively between pages and parts."""
 
-    def __init__(self, seconds: float, name: str, clock=time.monotonic):
+    def __init__(self, seconds: float, name: str, clock=None):
         self.seconds = seconds
         self.name = name
-        self._clock = clock
-        self._end = clock() + seconds
+        self._clock = clock or time.monotonic
+        self._end = self._clock() + seconds
 
     def remaining(self) -> float:
         return self._end - self._clock()

@@ -27,7 +27,7 @@ from lxml import etree
 
 from ..config import Settings
 from ..documents import Block, Extraction
-from ..errors import CorruptDocument
+from ..errors import CorruptDocument, DocumentError
 from .guards import Deadline
 from .text import Decoded, decode_text, encoding_warnings, normalise_newlines
 
@@ -256,9 +256,9 @@ class HtmlRead(NamedTuple):
         """'' when the text was read whole, else how much of it was kept."""
         if self.complete:
             return ""
-        share = 100 * self.kept / max(1, self.source)
+        read = self.kept + self.skipped
         return (f"{what} could be read only in part: it holds about {self.source:,} characters of text (spaces not "
-                f"counted) and {self.kept + self.skipped:,} ({_percent(share)}) were read; the rest is missing. "
+                f"counted) and {read:,} ({_percent(100 * read / max(1, self.source))}) were read; the rest is missing. "
                 "The markup is damaged; opening the file in a browser and saving it again (or printing it to PDF) may help.")
 
 
@@ -281,7 +281,9 @@ def read_html(text: str, deadline: Deadline | None = None) -> HtmlRead:
 def _measured(read: Callable, text: str, source: int, deadline: Deadline | None) -> HtmlRead:
     try:
         reader = read(text, deadline)
-    except (etree.LxmlError, ValueError):
+    except (DocumentError, MemoryError):
+        raise  # the deadline, or the machine's limits: not the markup's fault
+    except Exception:  # a parser that gives up on this markup: the check below says what is missing
         return HtmlRead([], 0, 0, source)
     kept = sum(_visible_length(block.text) for block in reader.blocks)
     return HtmlRead(reader.blocks, kept, reader.skipped, source)
@@ -427,7 +429,7 @@ def extract_epub(data: bytes, name: str, *, password: str | None, settings: Sett
             package = None
         if package is None:
             return _epub_with_pymupdf(data, name, deadline, progress)
-        return _read_spine(archive, package, deadline, progress)
+        return _read_spine(archive, package, name, deadline, progress)
 
 
 def read_package(archive: zipfile.ZipFile) -> dict | None:
@@ -513,7 +515,7 @@ def _ncx_titles(root: ET.Element, base: str, titles: dict[str, str]) -> None:
             titles.setdefault(_join(base, urldefrag(src)[0]), text)
 
 
-def _read_spine(archive: zipfile.ZipFile, package: dict, deadline: Deadline, progress: Callable) -> Extraction:
+def _read_spine(archive: zipfile.ZipFile, package: dict, name: str, deadline: Deadline, progress: Callable) -> Extraction:
     spine, titles = package["spine"], package["titles"]
     blocks: list[Block] = []
     missing: list[str] = []
@@ -533,6 +535,9 @@ def _read_spine(archive: zipfile.ZipFile, package: dict, deadline: Deadline, pro
         if titles.get(path) and chapter and chapter[0].kind != "heading":
             chapter.insert(0, Block(text=titles[path], kind="heading", level=1))
         blocks.extend(chapter)
+    if not blocks and partial:
+        raise CorruptDocument(name, "has chapters holding text none of which could be read (their markup is damaged).",
+                              "Open it in an e-book editor and save it again, then add it again.")
     warnings = [package["note"]] if package.get("note") else []
     if missing:
         warnings.append(f"{len(missing)} chapter file(s) listed in the EPUB are missing and were skipped: {', '.join(missing[:5])}.")
