@@ -42,6 +42,9 @@ SKIP_TAGS = {"script", "style", "head", "title", "noscript", "template", "svg", 
 """Not reading text; rt/rp are ruby readings, which would double every annotated word."""
 VOID_TAGS = {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "param",
              "source", "track", "wbr"}
+TABLE_TAGS = {"table", "tr", "td", "th"}
+MAX_TABLE_DEPTH = 32
+"""Tables nested deeper than this are read as the text of the cell holding them."""
 HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
 XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_\-.]+)""")
@@ -61,6 +64,8 @@ class BlockReader(HTMLParser):
         self._skip_tag, self._skip_depth = "", 0
         self._pre = 0
         self._tables: list[dict] = []
+        self._flat_tables = 0
+        """Tables nested deeper than MAX_TABLE_DEPTH, read as plain text of the cell around them."""
         self.skipped = 0
         """Characters (spaces not counted) left out on purpose: scripts, styles, hidden elements."""
 
@@ -110,6 +115,8 @@ class BlockReader(HTMLParser):
         return True
 
     def _open(self, tag: str) -> None:
+        if tag in TABLE_TAGS and self._flatten(tag, opening=True):
+            return
         if tag == "br":
             self._add("\n")
         elif tag == "table":
@@ -138,7 +145,21 @@ class BlockReader(HTMLParser):
         elif tag in BLOCK_TAGS:
             self._flush()
 
+    def _flatten(self, tag: str, opening: bool) -> bool:
+        """Past MAX_TABLE_DEPTH, a table's tags only separate words in the cell that holds it:
+        each level would otherwise copy all the text inside it again (quadratic work)."""
+        if tag == "table" and opening and len(self._tables) >= MAX_TABLE_DEPTH:
+            self._flat_tables += 1
+        elif not self._flat_tables:
+            return False
+        elif tag == "table" and not opening:
+            self._flat_tables -= 1
+        self._add(" ")
+        return True
+
     def _close(self, tag: str) -> None:
+        if tag in TABLE_TAGS and self._flatten(tag, opening=False):
+            return
         if tag == "table" and self._tables:
             self._end_table()
         elif tag == "tr" and self._tables:
