@@ -306,7 +306,7 @@ def _measured(read: Callable, text: str, source: int, deadline: Deadline | None)
         raise  # the deadline, or the machine's limits: not the markup's fault
     except Exception:  # a parser that gives up on this markup: the check below says what is missing
         return HtmlRead([], 0, 0, source)
-    kept = sum(_visible_length(block.text) for block in reader.blocks)
+    kept = _visible_length("".join(block.text for block in reader.blocks))
     return HtmlRead(reader.blocks, kept, reader.skipped, source)
 
 
@@ -343,11 +343,12 @@ class _Events:
     def __init__(self, reader: "BlockReader"):
         self.reader = reader
 
+    # libxml2's HTML parser knows no namespaces: a tag is a plain name ("ix:header" included).
     def start(self, tag, attrib):
-        self.reader.handle_starttag(_tag_name(tag), list(attrib.items()))
+        self.reader.handle_starttag(tag.lower(), attrib.items())
 
     def end(self, tag):
-        self.reader.handle_endtag(_tag_name(tag))
+        self.reader.handle_endtag(tag.lower())
 
     def data(self, data):
         self.reader.handle_data(data)
@@ -355,12 +356,6 @@ class _Events:
     def close(self):
         self.reader.close_tree()
         return self.reader.blocks
-
-
-def _tag_name(tag) -> str:
-    if not isinstance(tag, str):
-        return ""
-    return tag.rsplit("}", 1)[-1].lower() if "}" in tag else tag.lower()
 
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
