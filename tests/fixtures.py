@@ -115,6 +115,31 @@ def running_headers_pdf(pages: int = 6) -> bytes:
     return _pdf_bytes(doc)
 
 
+FILING_STAMP = "Case: 21-50498      Document: 00516242060      Page: {page}      Date Filed: 03/17/2022"
+STAMPED_SENTENCE = ("The district court held that the statute", "does not reach the conduct at issue.")
+
+
+@functools.cache
+def filing_stamp_pdf(pages: int = 6, stamp: str = FILING_STAMP) -> bytes:
+    """A Fifth Circuit opinion's shape: the court's filing stamp (FILING_STAMP) atop every page,
+    drawn after the page's text as the filing system stamps a finished file (so it is read
+    last), the title on page 1, page numbers at the foot, and page 1's last sentence running
+    on to page 2 (STAMPED_SENTENCE)."""
+    doc = pymupdf.open()
+    for number in range(1, pages + 1):
+        page = doc.new_page()
+        if number == 1:
+            page.insert_text((150, 90), "United States Court of Appeals for the Fifth Circuit", fontsize=12, fontname="hebo")
+        body = [f"Paragraph {number} of the opinion states a holding. It is complete."]
+        body.append(STAMPED_SENTENCE[0] if number == 1 else f"Point {number} is made here and ends.")
+        if number == 2:
+            body[0] = STAMPED_SENTENCE[1] + " " + body[0]
+        _write_paragraphs(page, body, top=120)
+        page.insert_text((300, 770), str(number), fontsize=10, fontname="helv")
+        page.insert_text((60, 30), stamp.format(page=number, pages=pages), fontsize=9, fontname="helv")
+    return _pdf_bytes(doc)
+
+
 @functools.cache
 def article_headed_pdf() -> bytes:
     """Five pages that each open with an article heading ("Article 3", "Article 5", ...) whose

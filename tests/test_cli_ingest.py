@@ -147,3 +147,28 @@ def test_table_with_passages_lists_ids_pages_and_headings(files):
     assert listed and listed[0].startswith("  [") and "-1]" in listed[0]
     (_, _), (second, _), (third, _) = fixtures.DOCX_HEADINGS
     assert any(f"{second} > {third}" in line for line in listed)
+
+
+def _limit_memory():  # were a device read without bound, fail fast instead of filling the machine
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def test_named_pipes_devices_and_folders_are_refused_by_name_without_reading(tmp_path):
+    fifo = tmp_path / "incoming.txt"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zeros.txt"
+    zero.symlink_to("/dev/zero")
+    folder = tmp_path / "folder.pdf"
+    folder.mkdir()
+    good = fixtures.write(tmp_path, "notes.md", fixtures.markdown_text())
+    result = subprocess.run([sys.executable, "-m", "lib", "ingest", "--json", str(fifo), str(zero), str(folder), str(good)],
+                            cwd=ROOT, capture_output=True, timeout=60, preexec_fn=_limit_memory)
+    assert result.returncode == 2 and b"Traceback" not in result.stderr
+    data = as_json(result)
+    assert [d["name"] for d in data["documents"]] == ["notes.md"]
+    messages = {e["name"]: e["message"] for e in data["errors"]}
+    assert "named pipe" in messages[str(fifo)] and "regular files" in messages[str(fifo)]
+    assert "character device" in messages[str(zero)] and "/dev/zero" in messages[str(zero)]
+    assert "folder" in messages[str(folder)]

@@ -205,3 +205,28 @@ def test_word_number_formats(n, fmt, expected):
     from lib.reading.docx import format_number
 
     assert format_number(n, fmt) == expected
+
+
+# ---- entities and memory (issue 8) ----------------------------------------------------------
+
+def _docx_with(document_xml: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in fixtures._DOCX_SKELETON:
+            archive.writestr(name, text)
+        archive.writestr("word/document.xml", document_xml)
+    return out.getvalue()
+
+
+W_NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def test_an_entity_reference_keeps_the_text_around_it_and_is_never_expanded():
+    from lib.reading.ingest import ingest_bytes
+
+    doctype = '<!DOCTYPE w:document [<!ENTITY xxe "EXPANDED"><!ENTITY ext SYSTEM "file:///etc/passwd">]>'
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?>{doctype}<w:document {W_NS}><w:body>'
+           "<w:p><w:r><w:t>before &xxe; after</w:t></w:r></w:p><w:p><w:r><w:t>file &ext; end</w:t></w:r></w:p></w:body></w:document>")
+    document = ingest_bytes(_docx_with(xml), "entities.docx")
+    assert document.text == "before &xxe; after\n\nfile &ext; end"
+    assert any("entities" in w and "not expanded" in w for w in document.warnings)

@@ -110,8 +110,107 @@ def test_stdlib_parser_fallback_reads_the_same_blocks(monkeypatch):
     text = decode_html(fixtures.html_page()).text
     fast = [(b.kind, b.level, b.text) for b in html_blocks(text)]
 
-    def refuse(_text):
+    def refuse(_text, _deadline):
         raise ValueError("parser unavailable")
 
-    monkeypatch.setattr(extract_markup, "_blocks_from_tree", refuse)
+    monkeypatch.setattr(extract_markup, "_read_with_libxml2", refuse)
     assert [(b.kind, b.level, b.text) for b in html_blocks(text)] == fast
+
+
+# ---- nothing lost to the parser's limits (issue 8) -----------------------------------------
+
+def _ingest(data: bytes, name: str):
+    from lib.reading.ingest import ingest_bytes
+
+    return ingest_bytes(data, name, settings=Settings())
+
+
+def _deep_html(count: int, opener: str) -> tuple[bytes, list[str]]:
+    texts = [f"Paragraph {i} of the old page says something about the case." for i in range(count)]
+    return ("<html><body>" + "".join(f"{opener}{t} " for t in texts) + "</body></html>").encode(), texts
+
+
+@pytest.mark.parametrize("opener", ["<div><p>", "<font face=Arial><blockquote>"])
+def test_markup_nested_past_libxml2s_depth_limit_is_read_whole(opener):
+    data, texts = _deep_html(1000, opener)
+    document = _ingest(data, "legacy.html")
+    assert all(t in document.text for t in (texts[0], texts[500], texts[-1]))
+    assert document.warnings == []
+
+
+def test_an_epub_chapter_nested_past_the_depth_limit_is_read_whole():
+    texts = [f"Line {i} of a chapter with unclosed divisions." for i in range(1000)]
+    body = "".join(f"<div>{t}" for t in texts)
+    files = {"c.xhtml": f'<html xmlns="http://www.w3.org/1999/xhtml"><body>{body}</body></html>'}
+    document = _ingest(_one_chapter_epub(files["c.xhtml"]), "deep.epub")
+    assert texts[-1] in document.text and texts[0] in document.text
+
+
+def test_a_pre_larger_than_libxml2s_text_node_limit_is_read_whole():
+    line = "    SEC. 2. DEFINITIONS. (a) In General: the terms used in this Act\n"
+    count = 10_200_000 // len(line)
+    document = _ingest(f"<html><body><pre>{line * count}</pre></body></html>".encode(), "law.html")
+    assert document.text.count("SEC. 2. DEFINITIONS.") == count
+    assert document.warnings == []
+
+
+def test_a_silent_cut_by_the_reader_becomes_a_warning_saying_how_much_was_read(monkeypatch):
+    from lib.reading import markup
+
+    real = markup.BlockReader.handle_data
+
+    def lossy(self, data):  # a future bug or parser limit that drops text after a while
+        self.seen = getattr(self, "seen", 0) + len(data)
+        if self.seen < 2000:
+            real(self, data)
+
+    monkeypatch.setattr(markup.BlockReader, "handle_data", lossy)
+    data, texts = _deep_html(200, "<p>")
+    document = _ingest(data, "cut.html")
+    warning = " ".join(document.warnings)
+    assert "could be read only in part" in warning
+    kept = len("".join(document.text.split()))
+    assert f"{kept:,}" in warning and f"{markup.visible_size(data.decode()):,}" in warning
+
+
+def test_what_the_reader_kept_and_left_out_accounts_for_the_whole_source():
+    from lib.reading.markup import decode_html, read_html
+
+    result = read_html(decode_html(fixtures.html_page()).text)
+    assert result.complete and result.skipped > 0  # the hidden text, the script and the title: left out on purpose
+    assert result.kept + result.skipped - result.source == 2  # exactly, but for the table's two " | " separators
+
+
+def test_a_page_whose_text_none_could_be_read_is_refused_as_damaged_not_empty(monkeypatch):
+    from lib.reading import markup
+
+    monkeypatch.setattr(markup.BlockReader, "handle_data", lambda self, data: None)
+    with pytest.raises(CorruptDocument) as info:
+        read(b"<html><body><p>" + b"words " * 200 + b"</p></body></html>", "broken.html")
+    assert "none could be read" in str(info.value)
+
+
+def _one_chapter_epub(chapter: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
+        archive.writestr("META-INF/container.xml", '<?xml version="1.0"?><container version="1.0" '
+                         'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+                         '<rootfile full-path="content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>')
+        archive.writestr("content.opf", '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+                         '<manifest><item id="c" href="c.xhtml" media-type="application/xhtml+xml"/></manifest>'
+                         '<spine><itemref idref="c"/></spine></package>')
+        archive.writestr("c.xhtml", chapter)
+    return out.getvalue()
+
+
+def test_an_epub_without_container_xml_is_read_from_its_package_file():
+    data = _one_chapter_epub('<html xmlns="http://www.w3.org/1999/xhtml"><body><h1>Title</h1><p>Body text here.</p></body></html>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as archive:
+        for info in source.infolist():
+            if info.filename != "META-INF/container.xml":
+                archive.writestr(info, source.read(info))
+    result = read(out.getvalue(), "nocontainer.epub")
+    assert [b.text for b in result.blocks] == ["Title", "Body text here."]
+    assert any("container.xml" in w for w in result.warnings)

@@ -300,3 +300,30 @@ def test_only_short_blocks_between_the_page_edge_and_the_body_can_be_running_lin
               (Block(text="Signed in chambers.", page=1), 700.0), (body, 720.0), (Block(text="7", page=1), 770.0)]
     keys = [key for _i, key, _v in extract_pdf._edge_lines(placed, 792.0)]
     assert keys == ["#smith v. jones", "#"]
+
+
+# ---- per-page banners: court filing stamps (issue 8) ----------------------------------------
+
+@pytest.mark.parametrize("stamp", [
+    fixtures.FILING_STAMP,  # Fifth Circuit: "Case: 21-50498  Document: 00516242060  Page: 1  Date Filed: 03/17/2022"
+    "Case 2:12-md-02641-DGC   Document 19899   Filed 08/23/19   Page {page} of {pages}",  # a district court's ECF stamp
+])
+def test_a_filing_stamp_on_every_page_is_left_out_and_said(stamp):
+    from lib.reading.ingest import ingest_bytes
+
+    document = ingest_bytes(fixtures.filing_stamp_pdf(stamp=stamp), "opinion.pdf")
+    assert "Document" not in document.text and "Filed" not in document.text
+    first, rest = fixtures.STAMPED_SENTENCE
+    passage = next(p for p in document.passages if first in p.text)
+    assert " ".join(passage.text.split()).count(f"{first} {rest}") == 1  # the sentence is whole again
+    warning = next(w for w in document.warnings if "banner" in w)
+    assert stamp.format(page=1, pages=6).split()[0] in warning and "pages 1-6" in warning
+
+
+def test_a_banner_needs_a_number_that_counts_the_pages():
+    """A line atop every page that differs only in numbers that do not follow the pages (a
+    ledger's first row, say) is content, not a stamp."""
+    placed = lambda text: ([(Block(text=text, page=1), 30.0), (Block(text="Body. " * 40, page=1), 200.0)], 792.0)
+    pages = [placed(f"Payment 03/{day:02d}/2021 of {amount} dollars") for day, amount in ((4, 120), (9, 75), (2, 310), (17, 42))]
+    kept, warning = extract_pdf.drop_running_lines(pages)
+    assert warning == "" and kept == pages

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import tracemalloc
 import zipfile
+import zlib
 
 import pytest
 
 from lib.config import Settings
 from lib.errors import ArchiveBomb, ExtractionTimeout, FileTooLarge
 from lib.reading.extract import extract
-from lib.reading.guards import Deadline, check_archive, check_size, max_uncompressed
+from lib.reading.guards import MAX_RATIO, Deadline, check_archive, check_size, max_uncompressed
 from tests import fixtures
 
 
@@ -103,3 +104,70 @@ def test_extract_stops_a_document_at_its_deadline():
     with pytest.raises(ExtractionTimeout) as info:
         extract(fixtures.multi_page_pdf(), "long.pdf", settings=Settings(doc_timeout=0))
     assert "page 1" in str(info.value)
+
+
+# ---- memory (issue 8) --------------------------------------------------------------------------
+
+def _docx_inflating_to(size: int) -> bytes:
+    """A valid DOCX whose document.xml is `size` bytes of ordinary paragraphs, deflated about 100:1
+    (below the ratio limit), built from one compressed segment repeated."""
+    from bench.hostile_files import PACKAGE_RELS, W, big_part, varied_paragraphs
+
+    prefix = f'<?xml version="1.0" encoding="UTF-8"?><w:document {W}><w:body>'.encode()
+    chunk = varied_paragraphs(1 << 20)
+    pieces, crc, total = big_part(prefix, chunk, size // len(chunk), b"</w:body></w:document>")
+    members = [(name, fixtures._deflate_segment(text) + b"\x03\x00", zlib.crc32(text), len(text))
+               for name, text in fixtures._DOCX_SKELETON if name != "_rels/.rels"]
+    members.append(("_rels/.rels", fixtures._deflate_segment(PACKAGE_RELS.encode()) + b"\x03\x00",
+                    zlib.crc32(PACKAGE_RELS.encode()), len(PACKAGE_RELS)))
+    members.append(("word/document.xml", b"".join(pieces) + b"\x03\x00", crc, total))
+    return fixtures._zip(members)
+
+
+def test_a_docx_below_the_bomb_limits_whose_xml_would_not_fit_in_memory_is_refused_unread(monkeypatch):
+    from lib.reading import guards
+    from lib.reading.ingest import ingest_bytes
+
+    monkeypatch.setattr(guards, "available_memory", lambda: 1_000_000_000)  # a small machine: 500 MB for one document
+    data = _docx_inflating_to(60_000_000)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo("word/document.xml")
+        assert info.file_size < MAX_RATIO * info.compress_size  # not a zip bomb by the ratio ...
+    opened: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    with pytest.raises(FileTooLarge) as info:
+        ingest_bytes(data, "big.docx", settings=Settings())
+    message = str(info.value)
+    inflated = f"word/document.xml alone inflates to {info_size(data) / 1e6:.1f} MB"
+    assert inflated in message and "more than the 41.7 MB" in message and "500.0 MB" in message
+    assert "Split it" in message
+    assert "word/document.xml" not in opened  # refused from the ZIP metadata: nothing inflated
+
+
+def info_size(data: bytes) -> int:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.getinfo("word/document.xml").file_size
+
+
+def test_text_that_would_not_fit_in_memory_once_counted_is_refused(monkeypatch):
+    from lib.reading import guards
+    from lib.reading.ingest import ingest_bytes
+
+    monkeypatch.setattr(guards, "memory_budget", lambda: 3_000_000)  # 100 KB of text at 30 bytes a byte
+    with pytest.raises(FileTooLarge) as info:
+        ingest_bytes(("A sentence of plain text. " * 6000).encode(), "long.txt", settings=Settings())
+    assert "0.2 MB of text" in str(info.value) and "0.1 MB" in str(info.value)
+
+
+@pytest.mark.parametrize("available, budget", [(1 << 30, 500_000_000), (4 << 30, 1 << 30), (100 << 30, 2_000_000_000)])
+def test_one_document_may_use_a_quarter_of_the_memory_available_within_bounds(monkeypatch, available, budget):
+    from lib.reading import guards
+
+    monkeypatch.setattr(guards, "available_memory", lambda: available)
+    assert guards.memory_budget() == budget

@@ -142,3 +142,12 @@ def test_document_error_names_the_path_given(tmp_path):
     assert report.errors and report.errors[0][1].startswith(str(path))
     with pytest.raises(DocumentError):
         ingest_bytes(b"   \n\n  ", "empty.txt")
+
+
+def test_a_file_that_grows_past_the_limit_while_it_is_read_is_refused():
+    # /proc files say they hold 0 bytes and then give their text: like a file growing after the size check.
+    from lib.config import Settings
+
+    report = ingest_paths(["/proc/self/status"], settings=Settings(max_file_mb=0))
+    assert report.documents == []
+    assert "grew past the 0 MB limit while it was being read" in report.errors[0][1]

@@ -453,3 +453,80 @@ def test_byte_ends_follow_the_utf8_text(counter):
     ends = counter.byte_ends(counter.encode(text))
     assert ends[-1] == len(text.encode("utf-8"))
     assert ends == sorted(ends)
+
+
+# ---- linear work, and the document's deadline (issue 8) -------------------------------------
+
+def _lines_run_in_passages(data: bytes, name: str) -> int:
+    """Python lines executed in lib/reading/passages.py while `data` is ingested: a measure of
+    work that no machine load changes."""
+    import sys
+
+    from lib.reading.ingest import ingest_bytes
+
+    lines = 0
+
+    def tracer(frame, event, _arg):
+        nonlocal lines
+        if event == "line":
+            lines += 1
+        return tracer
+
+    def entering(frame, event, _arg):
+        if event == "call" and frame.f_code.co_filename == P.__file__:
+            return tracer
+        return None
+
+    sys.settrace(entering)
+    try:
+        ingest_bytes(data, name)
+    finally:
+        sys.settrace(None)
+    return lines
+
+
+def _short_paragraphs(count: int) -> bytes:
+    # No full stops: every paragraph runs on into the next, so they form one long stretch of blocks.
+    return ("<html><body>" + "".join(f"<p>item {i}</p>" for i in range(count)) + "</body></html>").encode()
+
+
+def test_cutting_grows_linearly_with_the_number_of_blocks():
+    small = _lines_run_in_passages(_short_paragraphs(1000), "small.html")
+    large = _lines_run_in_passages(_short_paragraphs(8000), "large.html")
+    # 8 times the blocks: about 8 times the work when linear, about 64 times when quadratic.
+    assert large < 12 * small, (small, large)
+
+
+def test_the_document_deadline_covers_counting_and_cutting(monkeypatch):
+    """FOLIO_DOC_TIMEOUT is one limit for the whole ingestion, not only for extraction."""
+    import types
+
+    from lib.config import Settings
+    from lib.errors import ExtractionTimeout
+    from lib.reading import guards, ingest
+
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(guards, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
+    real = get_counter()
+
+    class SlowCounter:
+        """The real counter, on a clock that moves 100 s for every batch it encodes."""
+
+        kind = real.kind
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def encode_many(self, texts):
+            clock.now += 100
+            return real.encode_many(texts)
+
+        def count_many(self, texts):
+            clock.now += 100
+            return real.count_many(texts)
+
+    monkeypatch.setattr(ingest, "get_counter", lambda: SlowCounter())
+    with pytest.raises(ExtractionTimeout) as info:
+        ingest.ingest_bytes(fixtures.markdown_text(), "guide.md", settings=Settings(doc_timeout=50))
+    assert "stopped at cutting passages" in str(info.value) or "stopped at counting tokens" in str(info.value)
+    assert "FOLIO_DOC_TIMEOUT" in str(info.value)

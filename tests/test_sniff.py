@@ -101,3 +101,50 @@ def test_opendocument_is_refused_with_what_to_save_it_as():
     with pytest.raises(UnsupportedFormat) as info:
         detect_format(out.getvalue(), "minutes.odt")
     assert "OpenDocument" in str(info.value) and ".docx or PDF" in str(info.value)
+
+
+# ---- formats by the structure at their start (issue 8) --------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "Every PDF file starts with the header %PDF- and a version.\n\nThis note is plain text.\n",
+    "How a PDF begins\n\nIts first line reads:\n%PDF-1.4\nand its last one %%EOF.\n",
+])
+def test_a_text_that_mentions_the_pdf_header_is_read_as_text(text):
+    from lib.reading.ingest import ingest_bytes
+
+    document = ingest_bytes(text.encode(), "note.txt")
+    assert document.format == "text" and "%PDF-" in document.text
+
+
+def test_a_pdf_behind_a_text_preamble_is_still_a_pdf():
+    assert detect_format(b"Content-Type: application/pdf\r\n\r\n" + fixtures.english_pdf(), "download") == "pdf"
+
+
+CHINESE = "第一条 为了保护民事主体的合法权益，调整民事关系，制定本法。\n\n第二条 民法调整平等主体之间的人身关系和财产关系。\n\n"
+JAPANESE = "吾輩は猫である。名前はまだ無い。\n\nどこで生れたかとんと見当がつかぬ。\n\n"
+RUSSIAN = "Все счастливые семьи похожи друг на друга.\n\nКаждая несчастливая семья несчастлива по-своему.\n\n"
+
+
+@pytest.mark.parametrize("text", [CHINESE, JAPANESE, RUSSIAN])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_read_in_any_script(text, encoding):
+    from lib.reading.ingest import ingest_bytes
+
+    document = ingest_bytes((text * 10).encode(encoding), "law.txt")
+    assert document.text == (text * 10).strip()
+
+
+@pytest.mark.parametrize("text, encoding", [(CHINESE, "gb18030"), (JAPANESE, "shift_jis"), (RUSSIAN, "cp1251"),
+                                            (CHINESE, "utf-8"), (CHINESE, "big5")])
+def test_legacy_and_utf8_text_is_never_taken_for_utf16(text, encoding):
+    from lib.reading.sniff import utf16_without_bom
+
+    assert utf16_without_bom((text * 10).encode(encoding, "ignore")) is None
+
+
+def test_stray_nuls_do_not_make_a_text_binary():
+    from lib.reading.ingest import ingest_bytes
+
+    text = "".join(f"Paragraph {i} ends with a NUL.\x00\n\n" for i in range(100))
+    document = ingest_bytes(text.encode(), "notes.txt")
+    assert document.text == text.replace("\x00", "").strip()

@@ -1,11 +1,12 @@
 """reading: bytes in, `Document` out.
 
 Owns everything between a file on disk and a document Folio can cite: the format decided
-by the bytes (`sniff.py`), the guards (`guards.py`: size, zip bombs, non-regular files,
+by the bytes (`sniff.py`), the guards (`guards.py`: size, zip bombs, the memory budget,
 the per-document deadline), the format readers (`pdf.py`, `docx.py`, `markup.py` for
 EPUB and HTML, `text.py` for text and Markdown), OCR (`ocr.py`), the dispatcher
 (`extract.py`), exact Qwen3 token counts (`tokens.py`), passages and their IDs
-(`passages.py`), and ingestion of bytes and paths (`ingest.py`). `mupdf_lock.py` is the
+(`passages.py`), and ingestion of bytes and paths (`ingest.py`: regular files only, read
+up to the size limit, one deadline for every stage). `mupdf_lock.py` is the
 one lock around PyMuPDF, shared with the page images of lib.output.
 
 Public: `ingest.ingest_bytes`, `ingest.ingest_paths`, `extract.extract`,

@@ -28,7 +28,9 @@ SKIP_IN_TEXT = {"pPr", "rPr", "txbxContent", "Fallback", "del", "moveFrom", "ins
 NOTE_SEPARATORS = {"separator", "continuationSeparator", "continuationNotice"}
 REL_SUFFIX = {"header": "/header", "footer": "/footer", "footnotes": "/footnotes", "endnotes": "/endnotes",
               "numbering": "/numbering"}
-XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_comments=True)
+"""Entities are never expanded (no XXE, no billion laughs), so lifting libxml2's limits on
+text-node size and depth is safe; guards.check_archive bounds the XML's size first."""
 FIX = "Open it in Word or LibreOffice, save it as a normal Word document (.docx) and add it again."
 
 
@@ -75,15 +77,23 @@ def open_package(data: bytes, name: str) -> Package:
             package = _with_zipfile(data)
         except Exception as exc:
             raise CorruptDocument(name, f"is a damaged DOCX that cannot be read ({_describe(first)}).", FIX) from exc
-        package.warning = (f"The DOCX package is damaged ({_describe(first)}); its text was read directly "
-                           "from the document part, so some parts may be missing.")
+        if not _parser_limit(first):  # python-docx's parser keeps libxml2's limits; Folio's lifts them: not damage
+            package.warning = (f"The DOCX package is damaged ({_describe(first)}); its text was read directly "
+                               "from the document part, so some parts may be missing.")
         return package
+
+
+def _parser_limit(exc: Exception) -> bool:
+    """python-docx refused a part only for libxml2's size or depth limits (a 10 MB text node, 256 levels)."""
+    return isinstance(exc, etree.XMLSyntaxError) and "XML_PARSE_HUGE" in str(exc)
 
 
 def _describe(exc: Exception) -> str:
     text = str(exc).strip("'\"") or type(exc).__name__
     if "purl.oclc.org" in text or "no relationship of type" in text:
         return "it uses the 'Strict Open XML' variant"
+    if "amplification" in text:
+        return "its XML entities would expand without bound: an entity-expansion attack, not a Word document"
     return text[:160]
 
 
@@ -470,6 +480,8 @@ def _collect(element, out: list[str]) -> None:
         name = _local(child.tag)
         if name == "t":
             out.append(child.text or "")
+            for node in child:  # an entity reference (&name;, never written by Word) is kept as written, with the text after it
+                out.append((node.text if _is_entity(node) else "") + (node.tail or ""))
         elif name == "tab" and _local(element.tag) == "r":
             out.append("\t")
         elif name in ("br", "cr"):
@@ -480,16 +492,20 @@ def _collect(element, out: list[str]) -> None:
             _collect(child, out)
 
 
+def _is_entity(node) -> bool:
+    return node.tag is etree.Entity
+
+
 def _text_boxes(p) -> Iterator:
     """Text-box contents anchored in this paragraph, once each (the VML fallback copy is skipped)."""
-    stack = list(p)
+    stack = list(reversed(p))  # depth first, in document order: the next element is at the end
     while stack:
-        element = stack.pop(0)
+        element = stack.pop()
         name = _local(element.tag)
         if name == "txbxContent":
             yield element
         elif name != "Fallback":
-            stack[0:0] = list(element)
+            stack.extend(reversed(element))
 
 
 # ---- the extractor ---------------------------------------------------------------------
@@ -509,7 +525,18 @@ def extract_docx(data: bytes, name: str, *, password: str | None, settings: Sett
         blocks += walker.notes(root, "Endnote")
     progress("Reading paragraphs", walker.seen, walker.seen)
     warnings = [package.warning] if package.warning else []
+    if _declares_entities(package.body):
+        warnings.append("The DOCX declares its own XML entities (Word never does: it may be hostile); "
+                        "they were not expanded and appear as written (&name;).")
     return Extraction(format="docx", blocks=blocks, warnings=warnings)
+
+
+def _declares_entities(body) -> bool:
+    try:
+        dtd = body.getroottree().docinfo.internalDTD
+        return dtd is not None and any(True for _entity in dtd.iterentities())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _unique(walker: Walker, roots: list, kind: str) -> list[Block]:

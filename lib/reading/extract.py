@@ -4,8 +4,9 @@
     extract(data, "locked.pdf", password="s3cret")
     extract(data, "book.epub", progress=lambda stage, done, total: ...)
 
-Order: size limit, format by bytes, zip-bomb check (DOCX/EPUB, from metadata only), the
-format's extractor under a per-document deadline, then a refusal if no text was found.
+Order: size limit, format by bytes, zip-bomb and memory check (DOCX/EPUB, from metadata
+only), the format's extractor under a per-document deadline, then a refusal if the text
+would not fit in memory or if no text was found.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable
 from ..config import Settings, load_settings
 from ..documents import Block, Extraction
 from ..errors import CorruptDocument, DocumentError, NoTextFound
-from .guards import Deadline, check_archive, check_size
+from .guards import Deadline, check_archive, check_size, check_text_size
 from .mupdf_lock import MUPDF_LOCK
 from .sniff import detect_format
 
@@ -50,9 +51,13 @@ def _lock_for(fmt: str):
 
 
 def extract(data: bytes, name: str, *, password: str | None = None, settings: Settings | None = None,
-            progress: Progress | None = None) -> Extraction:
-    """Extraction of one file, or a DocumentError naming the file, the problem and the fix."""
+            progress: Progress | None = None, deadline: Deadline | None = None) -> Extraction:
+    """Extraction of one file, or a DocumentError naming the file, the problem and the fix.
+
+    `deadline` is the document's time limit when the caller started it earlier (ingestion
+    does, so one limit covers reading, passages and counting); else it starts here."""
     settings = settings or load_settings()
+    deadline = deadline or Deadline(settings.doc_timeout, name)
     report = _guarded(progress) if progress else _no_progress
     check_size(data, name, settings)
     fmt = "document"
@@ -60,7 +65,6 @@ def extract(data: bytes, name: str, *, password: str | None = None, settings: Se
         fmt = detect_format(data, name)
         if fmt in ("docx", "epub"):
             check_archive(data, name, settings)
-        deadline = Deadline(settings.doc_timeout, name)
         with _lock_for(fmt):
             extraction = _extractor(fmt)(data, name, password=password, settings=settings, deadline=deadline,
                                          progress=report)
@@ -78,6 +82,7 @@ def extract(data: bytes, name: str, *, password: str | None = None, settings: Se
         raise CorruptDocument(name, f"could not be read as a {FORMAT_NAMES[fmt]}: it is damaged ({_reason(exc)}).",
                               "Open and re-save it (or print it to PDF), then add it again.") from exc
     extraction.blocks = clean_blocks(extraction.blocks)
+    check_text_size(extraction.blocks, name)
     if not extraction.blocks:
         raise NoTextFound(name, f"contains no text that can be read (an empty {FORMAT_NAMES[fmt]}, or only images).",
                           "Check it is the right file, or add a version that has text.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,6 +20,7 @@ from typing import Callable, Iterable
 from ..config import Settings, load_settings
 from ..documents import Document
 from ..errors import CorruptDocument, DocumentError, FileTooLarge, FolioError, NoTextFound
+from .guards import Deadline
 from .passages import assign_unique_ids, cut_document, document_code
 from .tokens import counter_warning, get_counter
 
@@ -62,12 +64,13 @@ def ingest_bytes(
 def _ingest(data: bytes, name: str, password, settings: Settings, progress) -> Document:
     from .extract import extract  # imported late: pymupdf is only needed once a file is read
 
+    deadline = Deadline(settings.doc_timeout, name)  # one limit for every stage, not only extraction
     sha256 = hashlib.sha256(data).hexdigest()
-    extraction = extract(data, name, password=password, settings=settings, progress=progress)
+    extraction = extract(data, name, password=password, settings=settings, progress=progress, deadline=deadline)
     counter = get_counter()
     if progress:
         progress("Counting tokens", 0, None)
-    cutting = cut_document(extraction, document_code(sha256), counter)
+    cutting = cut_document(extraction, document_code(sha256), counter, deadline)
     if not cutting.text.strip():
         raise NoTextFound(name, "contains no text that can be read.", "Check it is the right file, or add a version that has text.")
     warnings = list(extraction.warnings)
@@ -117,20 +120,25 @@ def ingest_paths(
 
 
 def read_file(path: str | os.PathLike, settings: Settings) -> bytes:
-    """A file's bytes, or a DocumentError saying why it cannot be read (checked before reading)."""
+    """A file's bytes, or a DocumentError saying why it cannot be read.
+
+    Only regular files are read (a named pipe would block, a device such as /dev/zero never
+    ends), and never more than the size limit: one byte past it is enough to refuse a file
+    that is too large, even one that grows while it is read."""
     label = str(path)
+    limit = settings.max_file_bytes
     try:
-        info = os.stat(path)
-        if Path(path).is_dir():
-            raise DocumentError(label, "is a folder, not a file.", "Give the files inside it instead (for example folder/*.pdf).")
-        if info.st_size > settings.max_file_bytes:
-            raise FileTooLarge(
-                label,
-                f"is {info.st_size / 1e6:,.0f} MB, over the {settings.max_file_mb:,} MB limit.",
-                "Split it, or raise the limit with FOLIO_MAX_FILE_MB.",
-            )
-        with open(path, "rb") as handle:
-            return handle.read()
+        info = os.stat(path)  # follows links: a link to /dev/zero is judged as the device
+        _refuse_special(label, path, info.st_mode)
+        if info.st_size > limit:
+            raise _too_large(label, f"is {info.st_size / 1e6:,.0f} MB, over the {settings.max_file_mb:,} MB limit.")
+        # O_NONBLOCK: were the file swapped for a named pipe since the check, opening it still returns at once.
+        with open(path, "rb", buffering=0, opener=_open_nonblocking) as handle:
+            _refuse_special(label, path, os.fstat(handle.fileno()).st_mode)
+            data = _read_at_most(handle, limit + 1, info.st_size + 1)
+        if len(data) > limit:
+            raise _too_large(label, f"grew past the {settings.max_file_mb:,} MB limit while it was being read.")
+        return data
     except FileNotFoundError as exc:
         raise DocumentError(label, "does not exist.", "Check the path and the spelling.") from exc
     except PermissionError as exc:
@@ -139,6 +147,53 @@ def read_file(path: str | os.PathLike, settings: Settings) -> bytes:
         raise DocumentError(label, "is a folder, not a file.", "Give the files inside it instead.") from exc
     except OSError as exc:
         raise DocumentError(label, f"cannot be read: {exc.strerror or exc}.", "Check the file and the disk, then try again.") from exc
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_special(label: str, path, mode: int) -> None:
+    """Raise a DocumentError unless `mode` is that of a regular file."""
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise DocumentError(label, "is a folder, not a file.", "Give the files inside it instead (for example folder/*.pdf).")
+    what = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a regular file")
+    target = os.path.realpath(path)
+    via = f" (it links to {target})" if os.path.islink(path) else ""
+    raise DocumentError(label, f"is {what}{via}, not a document saved on disk; Folio reads only regular files.",
+                        "Save the document to a file and add that file.")
+
+
+def _open_nonblocking(path, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+READ_CHUNK = 1 << 20
+
+
+def _read_at_most(handle, most: int, expected: int) -> bytes:
+    """Up to `most` bytes; one read when the file is the `expected` size (no copy for a join)."""
+    chunks: list[bytes] = []
+    remaining = most
+    want = min(most, max(expected, READ_CHUNK))
+    while remaining > 0:
+        chunk = handle.read(min(remaining, want))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+        want = READ_CHUNK
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(label: str, problem: str) -> FileTooLarge:
+    return FileTooLarge(label, problem, "Split it, or raise the limit with FOLIO_MAX_FILE_MB.")
 
 
 def _with_path(exc: DocumentError, label: str) -> str:

@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import math
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -91,11 +92,19 @@ _CLAUSE_END = regex.compile(r"(?:[；，]|[;,](?=\s))\s*")
 _TERMINALS = frozenset(".!?。！？．｡:：;；…")
 _CLOSERS = frozenset("\"'”’»)]」』）》】")
 _GRAPHEME = regex.compile(r"\X", regex.DOTALL)
+_GRAPHEME_RUN = regex.compile(r"\X{1,32}", regex.DOTALL)
 _SPECIAL = regex.compile("|".join(map(regex.escape, SPECIAL_TOKENS)))
 _PUNCT = regex.compile(r"[^\s\p{L}\p{N}]")
 _DIGIT = regex.compile(r"\p{N}")
 _LETTER = regex.compile(r"\p{L}")
 _SPACE_RUN = regex.compile(r"\s*")
+
+Check = Callable[[str], None]
+"""A deadline's check(where): raises once the document's time is up."""
+
+
+def _no_check(where: str) -> None:
+    return None
 
 
 @dataclass
@@ -124,7 +133,7 @@ class _Stretch:
     pages: list[int | None]
     kind: str
     heading: str
-    ids: list[list[int]] | None = None
+    ids: list[array] | None = None
     """Token ids of each block, when the counter gives ids (the exact one does)."""
 
 
@@ -297,7 +306,7 @@ _TABLE_LEVELS = (_regex_cuts(_LINE_BREAK), *_LEVELS[1:3])
 # ---------------------------------------------------------------- cutting long blocks
 
 
-def _cut(text: str, start: int, end: int, density: float, levels) -> list[tuple[int, int, float]]:
+def _cut(text: str, start: int, end: int, density: float, levels, check: Check = _no_check) -> list[tuple[int, int, float]]:
     """(start, end, estimated tokens) runs of text[start:end] near TARGET_TOKENS.
 
     Sizes are estimated from the block's own tokens per character (counting every
@@ -313,9 +322,9 @@ def _cut(text: str, start: int, end: int, density: float, levels) -> list[tuple[
             edges = [start, *bounds, end]
             pieces: list[tuple[int, int, float]] = []
             for a, b in zip(edges, edges[1:]):
-                pieces += _cut(text, a, b, density, levels)
+                pieces += _cut(text, a, b, density, levels, check)
             return _pack(pieces)
-    return _hard_cut(text, start, end, density)
+    return _hard_cut(text, start, end, density, check)
 
 
 def _pack(pieces: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
@@ -331,14 +340,18 @@ def _pack(pieces: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
     return [tuple(run) for run in runs]
 
 
-def _hard_cut(text: str, start: int, end: int, density: float) -> list[tuple[int, int, float]]:
-    """Cut a span with no natural boundary: at spaces where possible, else between graphemes."""
-    graphemes = [m.start() for m in _GRAPHEME.finditer(text, start, end)][1:]
+def _hard_cut(text: str, start: int, end: int, density: float, check: Check = _no_check) -> list[tuple[int, int, float]]:
+    """Cut a span with no natural boundary: at spaces where possible, else between graphemes.
+
+    Grapheme boundaries are found window by window (each window scanned once, from the
+    previous cut), so a 12 MB run of letters costs one pass and no list of 12 M offsets."""
     window = max(1, int(TARGET_TOKENS / density))
     cuts: list[int] = []
     position = start
-    while graphemes and end - position > window:
-        cut = _cut_point(text, position, position + window, graphemes)
+    while end - position > window:
+        if len(cuts) % 1000 == 999:
+            check("cutting passages")
+        cut = _cut_point(text, position, position + window, end)
         if cut <= position:
             break
         cuts.append(cut)
@@ -347,14 +360,28 @@ def _hard_cut(text: str, start: int, end: int, density: float) -> list[tuple[int
     return [(a, b, (b - a) * density) for a, b in zip(edges, edges[1:])]
 
 
-def _cut_point(text: str, lo: int, hi: int, graphemes: list[int]) -> int:
-    """The last space-ended point in (lo+half, hi], else the last grapheme boundary <= hi."""
+def _cut_point(text: str, lo: int, hi: int, end: int) -> int:
+    """The last space-ended point in (lo+half, hi] that is a grapheme boundary, else the last
+    grapheme boundary in (lo, hi]; lo when there is none (one grapheme runs past hi)."""
     space = text.rfind(" ", lo + (hi - lo) // 2, hi)
-    i = bisect.bisect_left(graphemes, space + 1)
-    if space != -1 and i < len(graphemes) and graphemes[i] == space + 1:
-        return space + 1
-    i = bisect.bisect_right(graphemes, hi) - 1
-    return graphemes[i] if i >= 0 else hi
+    if space != -1 and _GRAPHEME.match(text, space, end).end() == space + 1:
+        return space + 1  # no combining mark follows the space: a boundary
+    return _last_boundary(text, lo, hi, end)
+
+
+def _last_boundary(text: str, lo: int, hi: int, end: int) -> int:
+    """The last grapheme boundary in (lo, hi], scanning from the boundary lo: in runs of up
+    to 32 graphemes (the regex engine's pace), then one grapheme at a time near hi."""
+    position = lo
+    for run in _GRAPHEME_RUN.finditer(text, lo, end):
+        if run.end() > hi:
+            break
+        position = run.end()
+    for match in _GRAPHEME.finditer(text, position, end):
+        if match.end() > hi:
+            break
+        position = match.end()
+    return position
 
 
 # ---------------------------------------------------------------- units and packing
@@ -402,7 +429,7 @@ def ends_sentence(text: str, start: int, end: int) -> bool:
     return not _is_abbreviation(word, at_line_start=False)
 
 
-def _units(stretch: _Stretch, text: str, counter) -> list[_Unit]:
+def _units(stretch: _Stretch, text: str, counter, check: Check = _no_check) -> list[_Unit]:
     """One unit for a stretch up to MAX_TOKENS, else one per run it is cut into."""
     _i, start, _body_end, end = stretch.spans[0]
     body_end, end = stretch.spans[-1][2], stretch.spans[-1][3]
@@ -412,10 +439,15 @@ def _units(stretch: _Stretch, text: str, counter) -> list[_Unit]:
         first, last = (min(pages), max(pages)) if pages else (None, None)
         return [_Unit(start, end, stretch.tokens, first, last, stretch.heading, is_heading)]
     levels = _levels(stretch, text)
-    token_ids = [i for block_ids in stretch.ids for i in block_ids] if stretch.ids is not None else None
-    runs = _cut_runs(text, (start, body_end, end), stretch.tokens, levels, counter, token_ids)
+    token_ids = None
+    if stretch.ids is not None:
+        token_ids = array("I")
+        for block_ids in stretch.ids:
+            token_ids.extend(block_ids)
+    runs = _cut_runs(text, (start, body_end, end), stretch.tokens, levels, counter, token_ids, check=check)
+    pages_of = _PageFinder(stretch)
     return [
-        _Unit(a, b, n, *_pages_between(stretch, a, b), stretch.heading, is_heading, j == 0, False)
+        _Unit(a, b, n, *pages_of.between(a, b), stretch.heading, is_heading, j == 0, False)
         for j, (a, b, n) in enumerate(runs)
     ]
 
@@ -429,36 +461,49 @@ def _levels(stretch: _Stretch, text: str):
     starts = [span[1] for span in stretch.spans[1:]]
 
     def block_starts(_text: str, lo: int, hi: int) -> list[int]:
-        return [s for s in starts if lo < s < hi]
+        return starts[bisect.bisect_right(starts, lo) : bisect.bisect_left(starts, hi)]
 
     # A joined paragraph: its sentences first, then the block breaks inside it.
     return (sentence_ends, block_starts, *_LEVELS[2:])
 
 
-def _pages_between(stretch: _Stretch, a: int, b: int) -> tuple[int | None, int | None]:
-    """First and last page of the blocks of `stretch` that text[a:b] touches."""
-    pages = [page for (_i, start, _e, end), page in zip(stretch.spans, stretch.pages) if start < b and a < end and page is not None]
-    return (min(pages), max(pages)) if pages else (None, None)
+class _PageFinder:
+    """First and last page of the blocks of a stretch that a run text[a:b] touches.
+
+    Runs come in order and touch only their own blocks, found by bisection: cutting a
+    stretch of n blocks into m runs costs n + m log n, not n * m."""
+
+    def __init__(self, stretch: _Stretch):
+        self.pages = stretch.pages
+        self.starts = [span[1] for span in stretch.spans]
+        self.ends = [span[3] for span in stretch.spans]
+
+    def between(self, a: int, b: int) -> tuple[int | None, int | None]:
+        first = bisect.bisect_right(self.ends, a)  # blocks ending at or before a are not touched
+        last = bisect.bisect_left(self.starts, b)  # nor are those starting at or after b
+        pages = [page for page in self.pages[first:last] if page is not None]
+        return (min(pages), max(pages)) if pages else (None, None)
 
 
-def _cut_runs(text: str, span: tuple[int, int, int], tokens: int, levels, counter, token_ids=None, depth: int = 0) -> list[tuple[int, int, int]]:
+def _cut_runs(text: str, span: tuple[int, int, int], tokens: int, levels, counter, token_ids=None, depth: int = 0,
+              check: Check = _no_check) -> list[tuple[int, int, int]]:
     """Runs of a long stretch (the last keeps the separator), each counted exactly."""
     start, body_end, end = span
-    runs = _cut(text, start, body_end, tokens / max(1, body_end - start), levels)
+    runs = _cut(text, start, body_end, tokens / max(1, body_end - start), levels, check)
     edges = [run[0] for run in runs] + [end]
     pairs = list(zip(edges, edges[1:]))
-    counts = _run_counts(text, edges, counter, token_ids)
+    counts = _run_counts(text, edges, counter, token_ids, check)
     result: list[tuple[int, int, int]] = []
     for (x, y), n in zip(pairs, counts):
         if n > MAX_TOKENS and len(runs) > 1 and depth < 3:
             # The estimate was low for this stretch (say English inside Chinese): cut it again.
-            result += _cut_runs(text, (x, min(y, body_end), y), n, levels, counter, None, depth + 1)
+            result += _cut_runs(text, (x, min(y, body_end), y), n, levels, counter, None, depth + 1, check)
         else:
             result.append((x, y, n))
     return result
 
 
-def _run_counts(text: str, edges: list[int], counter, token_ids) -> list[int]:
+def _run_counts(text: str, edges: list[int], counter, token_ids, check: Check = _no_check) -> list[int]:
     """Exact count of each run text[edges[k]:edges[k+1]].
 
     Where both ends are additive cuts, the count is read off the stretch's own token ids
@@ -467,7 +512,7 @@ def _run_counts(text: str, edges: list[int], counter, token_ids) -> list[int]:
     """
     pairs = list(zip(edges, edges[1:]))
     if token_ids is None:
-        return _count_many(counter, [text[x:y] for x, y in pairs])
+        return _count_many(counter, [text[x:y] for x, y in pairs], check)
     ends = counter.byte_ends(token_ids)
     additive = [k in (0, len(edges) - 1) or is_additive(text, c) for k, c in enumerate(edges)]
     offsets = [0]
@@ -476,7 +521,7 @@ def _run_counts(text: str, edges: list[int], counter, token_ids) -> list[int]:
     positions = [bisect.bisect_right(ends, b) for b in offsets]
     counts = [positions[k + 1] - positions[k] for k in range(len(pairs))]
     again = [k for k in range(len(pairs)) if not (additive[k] and additive[k + 1])]
-    for k, n in zip(again, _count_many(counter, [text[pairs[k][0] : pairs[k][1]] for k in again])):
+    for k, n in zip(again, _count_many(counter, [text[pairs[k][0] : pairs[k][1]] for k in again], check)):
         counts[k] = n
     return counts
 
@@ -509,7 +554,7 @@ def _group_units(units: list[_Unit]) -> list[_Group]:
 # ---------------------------------------------------------------- passages
 
 
-def _count_spans(text: str, spans, counter) -> tuple[list[int], list[list[int]] | None]:
+def _count_spans(text: str, spans, counter, check: Check = _no_check) -> tuple[list[int], list[array] | None]:
     """Token count (and ids, when the counter gives them) of each block with its separator.
 
     Every block starts right after a newline with a visible character. No Qwen2
@@ -519,20 +564,30 @@ def _count_spans(text: str, spans, counter) -> tuple[list[int], list[list[int]] 
     """
     texts = [text[a:b] for _i, a, _body_end, b in spans]
     if hasattr(counter, "encode_many") and hasattr(counter, "byte_ends"):
-        ids = counter.encode_many(texts)
+        ids: list[array] = []  # 4 bytes a token instead of 36 for a list of ints: the largest cost of a long book
+        for batch in _batches(texts, check, "counting tokens"):
+            ids += [array("I", block_ids) for block_ids in counter.encode_many(batch)]
         return [len(i) for i in ids], ids
-    return _count_many(counter, texts), None
+    return _count_many(counter, texts, check), None
 
 
-def cut_document(extraction: Extraction, code: str, counter) -> Cutting:
-    """Text, passages and the token count of the whole text, in one counting pass."""
+def cut_document(extraction: Extraction, code: str, counter, deadline=None) -> Cutting:
+    """Text, passages and the token count of the whole text, in one counting pass.
+
+    `deadline` (lib.reading.guards.Deadline) is checked as counting and cutting go on, so a
+    document's time limit covers these stages too."""
+    check = deadline.check if deadline is not None else _no_check
     text, spans = layout_blocks(extraction)
     if not spans:
         return Cutting(text, [], 0)
-    counts, ids = _count_spans(text, spans, counter)
+    counts, ids = _count_spans(text, spans, counter, check)
     paths = _heading_paths(extraction, spans)
     stretches = _stretches(extraction, text, spans, counts, paths, ids)
-    units = [u for stretch in stretches for u in _units(stretch, text, counter)]
+    units: list[_Unit] = []
+    for k, stretch in enumerate(stretches):
+        if k % 1000 == 0:
+            check("cutting passages")
+        units += _units(stretch, text, counter, check)
     groups = _group_units(units)
     labels = extraction.page_labels or []
     passages = [_passage(text, code, index, group, labels) for index, group in enumerate(groups)]
@@ -581,9 +636,32 @@ def _label(labels: list[str], page: int | None) -> str | None:
     return labels[page - 1] or None
 
 
-def _count_many(counter, texts: list[str]) -> list[int]:
-    many = getattr(counter, "count_many", None)
-    return many(texts) if many else [counter.count(t) for t in texts]
+def _count_many(counter, texts: list[str], check: Check = _no_check) -> list[int]:
+    many = getattr(counter, "count_many", None) or (lambda batch: [counter.count(t) for t in batch])
+    counts: list[int] = []
+    for batch in _batches(texts, check, "counting tokens"):
+        counts += many(batch)
+    return counts
+
+
+BATCH_CHARS = 1 << 20
+"""Texts are counted about this much at a time, the deadline checked in between."""
+
+
+def _batches(texts: list[str], check: Check, where: str) -> Iterable[list[str]]:
+    """`texts` in consecutive batches of about BATCH_CHARS characters, checking the deadline before each."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        batch.append(text)
+        size += len(text)
+        if size >= BATCH_CHARS:
+            check(where)
+            yield batch
+            batch, size = [], 0
+    if batch:
+        check(where)
+        yield batch
 
 
 # ---------------------------------------------------------------- IDs

@@ -332,30 +332,50 @@ _PAGE_NUMBER = re.compile(r"^(\d{1,6}|[ivxl]{1,6}|[IVXL]{1,6})(?:\s+|$)|\s+(\d{1
 _ROMAN = re.compile(r"x{0,3}(?:ix|iv|v?i{0,3})|xl")
 MAX_ROMAN = 40
 """Front matter is numbered i, ii, ... up to about this; a longer 'numeral' is a word."""
+BANNER_SHARE = 0.5
+"""A banner (a court's filing stamp) is at a page edge on at least half the pages (and on 2 or more) ..."""
+MIN_BANNER_NUMBERS = 3
+"""... carries at least three numbers (case, document, page, date: "Article 7" atop pages is a
+heading) and one of them counts the pages (a ledger's first rows on each page do not)."""
+_NUMBER_RUN = re.compile(r"\d+")
 
 
 def drop_running_lines(pages: list[tuple[list[Placed], float]]) -> tuple[list[tuple[list[Placed], float]], str]:
     """Leave out running headers and footers ("2 DOBBS v. JACKSON ...", "Opinion of the Court",
     lone page numbers): short blocks at a page edge that recur, up to their page number, on
-    many pages. Left in, they sit in the middle of every sentence that runs on over a page
-    break, so a quote of that sentence could never be found. Returns the pages and a warning."""
+    many pages; and per-page banners such as a court's filing stamp ("Case: 21-50498
+    Document: 00516242060 Page: 1 Date Filed: 03/17/2022"): a line at a page edge on most
+    pages that differs from page to page only in its numbers, one of which counts the pages.
+    Left in, they sit in the middle of every sentence that runs on over a page break (a stamp
+    added to the finished file is even read after the page's last paragraph), so a quote of
+    that sentence could never be found. Returns the pages and a warning."""
     marks = [_edge_lines(placed, height) for placed, height in pages]
     needed = max(MIN_RUNNING_PAGES, math.ceil(RUNNING_SHARE * len(pages)))
     running = _recurring(marks, needed)
-    if not running:
+    banners = _banners([_banner_marks(placed, height) for placed, height in pages])
+    if not running and not banners:
         return pages, ""
-    out, dropped, examples = [], set(), Counter()
+    out, dropped, examples, stamped = [], set(), Counter(), []
     for number, ((placed, height), page_marks) in enumerate(zip(pages, marks), start=1):
         drop = {index for index, key, _value in page_marks if key in running}
+        banner = banners.get(number, set()) - drop  # a running header with a page number is said as one
+        if banner:
+            stamped.append((number, " ".join(placed[min(banner)][0].text.split())))
         if drop:
             dropped.add(number)
             examples.update(split_page_number(placed[i][0].text)[0] for i in drop)
-        out.append(([item for i, item in enumerate(placed) if i not in drop], height))
+        out.append(([item for i, item in enumerate(placed) if i not in drop | banner], height))
     if not any(placed for placed, _height in out):
         return pages, ""  # never leave a document with nothing but what was dropped
-    example = next((text for text, _n in examples.most_common() if text), "")
-    shown = f" such as “{example}”" if example else " (page numbers)"
-    return out, f"Left out the running headers and footers{shown} on {_pages(sorted(dropped))}."
+    said = []
+    if dropped:
+        example = next((text for text, _n in examples.most_common() if text), "")
+        shown = f" such as “{example}”" if example else " (page numbers)"
+        said.append(f"Left out the running headers and footers{shown} on {_pages(sorted(dropped))}.")
+    if stamped:
+        said.append(f"Left out the per-page banner (a filing stamp such as “{stamped[0][1]}”: the same line on most pages "
+                    f"but for its numbers) on {_pages([n for n, _text in stamped])}.")
+    return out, " ".join(said)
 
 
 def _recurring(marks: list[list[tuple]], needed: int) -> set[str]:
@@ -367,23 +387,66 @@ def _recurring(marks: list[list[tuple]], needed: int) -> set[str]:
     return {key for key, hits in seen.items() if len({n for n, _v in hits}) >= needed and _counts_up(hits)}
 
 
+def _banner_marks(placed: list[Placed], height: float) -> list[tuple[int, str, tuple[int, ...]]]:
+    """(index, shape, numbers) of the edge lines with MIN_BANNER_NUMBERS numbers or more; the
+    shape is the casefolded line with every number written '#'."""
+    out = []
+    for i in _edge_indices(placed, height):
+        text = " ".join(placed[i][0].text.split()).casefold()
+        numbers = tuple(int(n) for n in _NUMBER_RUN.findall(text))
+        if len(numbers) >= MIN_BANNER_NUMBERS:
+            out.append((i, _NUMBER_RUN.sub("#", text), numbers))
+    return out
+
+
+def _banners(marks: list[list[tuple]]) -> dict[int, set[int]]:
+    """Page number -> indices of its banner lines: shapes found once on each of at least half
+    the pages, with a number that grows by one from page to page."""
+    seen: dict[str, list[tuple[int, int, tuple[int, ...]]]] = {}
+    for number, page_marks in enumerate(marks, start=1):
+        for index, shape, numbers in page_marks:
+            seen.setdefault(shape, []).append((number, index, numbers))
+    needed = max(2, math.ceil(BANNER_SHARE * len(marks)))
+    out: dict[int, set[int]] = {}
+    for hits in seen.values():
+        pages = [number for number, _index, _numbers in hits]
+        if len(hits) >= needed and len(set(pages)) == len(pages) and _counts_pages(hits):
+            for number, index, _numbers in hits:
+                out.setdefault(number, set()).add(index)
+    return out
+
+
+def _counts_pages(hits: list[tuple[int, int, tuple[int, ...]]]) -> bool:
+    """Whether one of the numbers grows with the pages between most neighbouring hits (a
+    document filed in parts may start again at 1)."""
+    pairs = list(zip(hits, hits[1:]))
+    for k in range(len(hits[0][2])):
+        steps = sum(b[2][k] - a[2][k] == b[0] - a[0] for a, b in pairs)
+        if steps >= PAGE_LIKE_SHARE * len(pairs):
+            return True
+    return False
+
+
 def _edge_lines(placed: list[Placed], height: float) -> list[tuple[int, str, int | None]]:
     """(index, key, page number) of the short blocks at the top and bottom edges of a page.
 
     The key is the casefolded text without a leading or trailing page number."""
-    order = sorted(range(len(placed)), key=lambda i: placed[i][1])
-    tops = [i for i in order[:MARGIN_BLOCKS] if placed[i][1] <= HEADER_BAND * height]
-    bottoms = [i for i in order[-MARGIN_BLOCKS:] if placed[i][1] >= FOOTER_BAND * height and i not in tops]
-    # Counted from the edge inwards, a long block is the body: nothing beyond it is a header.
-    tops = _until_long(placed, tops)
-    bottoms = _until_long(placed, bottoms[::-1])
     out = []
-    for i in tops + bottoms:
+    for i in _edge_indices(placed, height):
         text = placed[i][0].text
         rest, value = split_page_number(text)
         key = " ".join(rest.split()).casefold()
         out.append((i, "#" + key if value is not None else key, value))
     return out
+
+
+def _edge_indices(placed: list[Placed], height: float) -> list[int]:
+    """Indices of the short blocks at the top and bottom edges of a page."""
+    order = sorted(range(len(placed)), key=lambda i: placed[i][1])
+    tops = [i for i in order[:MARGIN_BLOCKS] if placed[i][1] <= HEADER_BAND * height]
+    bottoms = [i for i in order[-MARGIN_BLOCKS:] if placed[i][1] >= FOOTER_BAND * height and i not in tops]
+    # Counted from the edge inwards, a long block is the body: nothing beyond it is a header.
+    return _until_long(placed, tops) + _until_long(placed, bottoms[::-1])
 
 
 def _until_long(placed: list[Placed], indices: list[int]) -> list[int]:

@@ -48,7 +48,7 @@ def detect_format(data: bytes, name: str) -> str:
     """Return one of lib.documents.FORMATS for these bytes, or raise a DocumentError."""
     if not data:
         raise CorruptDocument(name, "is empty (0 bytes).", "Check the file was saved or copied completely and add it again.")
-    if b"%PDF-" in data[:1024]:
+    if is_pdf(data):
         return "pdf"
     if data.startswith(ZIP_MAGIC):
         return _zip_format(data, name)
@@ -58,6 +58,38 @@ def detect_format(data: bytes, name: str) -> str:
     if _looks_html(data):
         return "html"
     return "markdown" if _looks_markdown(data, name) else "text"
+
+
+PDF_HEADER = re.compile(rb"%PDF-\d\.\d")
+PDF_SEARCH = 1024
+"""Readers accept a PDF header anywhere in the first kilobyte (junk before it is common)."""
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+"""Control bytes no text file holds (tab, newlines, form feed and escape are text)."""
+
+
+def is_pdf(data: bytes) -> bool:
+    """Whether the file starts as ISO 32000 defines a PDF: with the header "%PDF-1.7".
+
+    Real PDFs sometimes carry junk before the header (a mail or download wrapper), and
+    readers accept the header anywhere in the first kilobyte; Folio does too, but only at
+    the start of a line, and only when the preamble or what follows the header is binary,
+    as every real PDF's streams are. A text file that mentions "%PDF-", even on a line of
+    its own, stays a text file."""
+    if data.startswith(b"%PDF-"):
+        return True
+    for match in PDF_HEADER.finditer(data, 0, PDF_SEARCH + 8):
+        at = match.start()
+        if at > PDF_SEARCH:
+            break
+        preamble = data[:at]
+        if _binary(preamble) or (preamble.endswith((b"\n", b"\r")) and _binary(data[at:at + 65536])):
+            return True
+    return False
+
+
+def _binary(chunk: bytes) -> bool:
+    """Whether `chunk` holds bytes no text file would (NULs and other control bytes)."""
+    return _CONTROL_BYTES.search(chunk) is not None
 
 
 def _zip_format(data: bytes, name: str) -> str:
@@ -119,14 +151,24 @@ def _looks_binary(data: bytes) -> bool:
     sample = data[:8192]
     if sample.startswith(TEXT_BOMS) or utf16_without_bom(sample):
         return False
-    if b"\x00" in sample:
-        return True
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
-    return controls > max(2, len(sample) // 100)
+    # A stray control byte does not make a text binary (they are dropped on reading), nor do
+    # NULs scattered in otherwise valid UTF-8; more than one other control byte in a hundred does.
+    controls = len(_CONTROL_BYTES.findall(sample))
+    if controls <= max(2, len(sample) // 100):
+        return False
+    without_nuls = sample.replace(b"\x00", b"")
+    others = controls - (len(sample) - len(without_nuls))
+    return not (others <= max(2, len(without_nuls) // 100) and _is_utf8(without_nuls))
 
 
 def utf16_without_bom(sample: bytes) -> str | None:
-    """'utf-16-le'/'utf-16-be' when every other byte is NUL, as in BOM-less UTF-16 Latin text."""
+    """'utf-16-le' or 'utf-16-be' when `sample` reads as UTF-16 text without a byte-order mark.
+
+    Latin text shows it at once (every other byte is NUL); other scripts have few NULs or
+    none, so both byte orders are decoded and the one that gives text of one script (plus
+    spaces, digits and punctuation) wins. UTF-16 of any script has control bytes among the
+    low bytes of its characters, and text in UTF-8 or a legacy encoding (GB18030, Shift_JIS,
+    Big5, cp1251 ...) has none, so a sample without them is never taken for UTF-16."""
     if len(sample) < 4:
         return None
     even, odd = sample[0::2], sample[1::2]
@@ -134,7 +176,67 @@ def utf16_without_bom(sample: bytes) -> str | None:
         return "utf-16-le"
     if even.count(0) > 0.6 * len(even) and odd.count(0) < 0.1 * len(odd):
         return "utf-16-be"
-    return None
+    controls = len(_CONTROL_BYTES.findall(sample))
+    if len(sample) < 8 or controls < max(2, len(sample) // 100):
+        return None
+    if controls < UTF16_CONTROL_SHARE * len(sample) and _is_utf8(sample):
+        return None  # UTF-8 with a few stray NULs, not UTF-16
+    sample = sample[: len(sample) - len(sample) % 2]
+    scores = {encoding: _script_share(sample, encoding) for encoding in ("utf-16-le", "utf-16-be")}
+    best = max(scores, key=scores.get)
+    return best if scores[best] >= UTF16_TEXT_SHARE else None
+
+
+UTF16_CONTROL_SHARE = 0.05
+"""UTF-16 of a non-Latin script has control bytes in one byte of ten or more (the high bytes of
+Cyrillic, Arabic, Indic, Thai letters; a ninth of CJK's low bytes); UTF-8 text with fewer is UTF-8."""
+UTF16_TEXT_SHARE = 0.9
+"""Share of characters that must belong to one script (or be common) to read as UTF-16 text."""
+# Unicode blocks of running text, grouped by script; anything else (unassigned, private use,
+# symbols, controls) counts against reading the bytes this way.
+_SCRIPT_RANGES = (
+    (0x0000, 0x007F, "common"), (0x0080, 0x024F, "latin"), (0x0370, 0x03FF, "greek"), (0x0400, 0x052F, "cyrillic"),
+    (0x0530, 0x058F, "armenian"), (0x0590, 0x05FF, "hebrew"), (0x0600, 0x06FF, "arabic"), (0x0750, 0x077F, "arabic"),
+    (0x0900, 0x0DFF, "indic"), (0x0E00, 0x0E7F, "thai"), (0x1E00, 0x1EFF, "latin"), (0x2000, 0x206F, "common"),
+    (0x3000, 0x303F, "cjk"), (0x3040, 0x30FF, "cjk"), (0x3400, 0x4DBF, "cjk"), (0x4E00, 0x9FFF, "cjk"),
+    (0xAC00, 0xD7A3, "hangul"), (0xFF00, 0xFFEF, "cjk"),
+)
+_CONTROL_CHARS = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D}
+
+
+def _is_utf8(sample: bytes) -> bool:
+    """Valid UTF-8, forgiving a character cut at the end of the sample."""
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data"
+
+
+def _script_share(sample: bytes, encoding: str) -> float:
+    """Share of the decoded characters that are common or of the sample's main script (0 if invalid)."""
+    try:
+        text = sample.decode(encoding)
+    except UnicodeDecodeError:
+        return 0.0  # an unpaired surrogate: not this byte order
+    scripts: dict[str, int] = {}
+    for char in text:
+        code = ord(char)
+        if code in _CONTROL_CHARS:
+            return 0.0
+        script = _script(code)
+        scripts[script] = scripts.get(script, 0) + 1
+    common = scripts.pop("common", 0)
+    scripts.pop("other", None)
+    main = max(scripts.values(), default=0)
+    return (common + main) / max(1, len(text)) if main else 0.0
+
+
+def _script(code: int) -> str:
+    for low, high, script in _SCRIPT_RANGES:
+        if low <= code <= high:
+            return script
+    return "other"
 
 
 def _looks_html(data: bytes) -> bool:
