@@ -14,9 +14,10 @@ What each server tells (found in their sources):
 - vLLM: /v1/models gives max_model_len; POST /tokenize renders messages with the chat
   template and counts them; streamed usage (stream_options.include_usage) gives
   prompt_tokens and, with --enable-prompt-tokens-details, cached_tokens.
-- llama-server: /v1/models gives meta.n_ctx_train, /props the slot's n_ctx;
-  /apply-template + /tokenize count a prompt; the last chunk carries usage and timings
-  (cache_n = prompt tokens reused from the cache).
+- llama-server (recognised by /v1/models, or by its GET /props when a proxy hides that):
+  /v1/models gives meta.n_ctx_train, /props the slot's n_ctx and the build; /apply-template +
+  /tokenize count a prompt exactly; the last chunk carries timings (cache_n = prompt tokens
+  reused from the cache, prompt_n = evaluated) and usage. Its specifics: llamacpp.py.
 - llama-cpp-python: /v1/models gives only ids ("owned_by": "me"), no context; its stream
   has no usage at all; /extras/tokenize counts raw text only (no template endpoint), so
   the exact count of a chat prompt comes from a one-token, non-streamed completion of the
@@ -35,6 +36,7 @@ import httpx
 
 from ..config import DEFAULT_MODEL, Settings
 from ..errors import ModelNotFound, ServerCrashed, ServerError
+from . import llamacpp
 from .base import (
     StreamPump,
     StreamTimer,
@@ -111,24 +113,21 @@ def context_limit(models: list[dict], model: str) -> int | None:
 
 
 def stats_from_final(usage: dict | None, timings: dict | None, finish: str | None, timer: StreamTimer) -> CallStats:
-    """CallStats from a stream's usage (OpenAI) and timings (llama-server) objects."""
+    """CallStats from a stream's usage (OpenAI) and, where the server sends them, timings
+    (llama-server: its own per-slot counters win, see llamacpp.timing_stats)."""
     usage = usage or {}
-    timings = timings or {}
     details = usage.get("prompt_tokens_details") or {}
-    cached = details.get("cached_tokens")
-    if cached is None:
-        cached = timings.get("cache_n")
-    prompt_ms, predicted_ms = timings.get("prompt_ms"), timings.get("predicted_ms")
-    return CallStats(
+    stats = CallStats(
         prompt_eval_count=usage.get("prompt_tokens"),
-        prompt_eval_duration_s=round(prompt_ms / 1000, 6) if prompt_ms else None,
-        eval_count=usage.get("completion_tokens", timings.get("predicted_n")),
-        eval_duration_s=round(predicted_ms / 1000, 6) if predicted_ms else None,
-        cached_tokens=cached,
+        eval_count=usage.get("completion_tokens"),
+        cached_tokens=details.get("cached_tokens"),
         done_reason=finish,
         first_token_s=timer.first_token_s,
         wall_s=timer.elapsed(),
     )
+    for name, value in llamacpp.timing_stats(timings).items():
+        setattr(stats, name, value)
+    return stats
 
 
 def sse_data(line: str) -> str | None:
@@ -166,6 +165,8 @@ class OpenAIBackend:
         self.flavour: str | None = None
         self._probed: dict[str, int | None] = {}
         """Prompt counts already learned by a probe, so chat() after count_prompt() asks once."""
+        self._props: dict | None = None
+        """llama-server's GET /props, once read."""
 
     def close(self) -> None:
         self._client.close()
@@ -220,6 +221,8 @@ class OpenAIBackend:
                     "Check FOLIO_HOST, or use --backend ollama for Ollama."
                 ) from exc
             self.flavour = flavour_of(self._models)
+            if self.flavour == "openai" and llamacpp.looks_like_props(self._llama_props()):
+                self.flavour = llamacpp.FLAVOUR
         return self._models
 
     def served_model(self, wanted: str) -> str | None:
@@ -278,20 +281,31 @@ class OpenAIBackend:
         )
 
     def _version(self) -> str | None:
+        if self.flavour == llamacpp.FLAVOUR:
+            return llamacpp.build_info(self._llama_props())
         if self.flavour != "vllm":
             return None
         response = self._request("GET", "/version")
         return (response.json() or {}).get("version") if response.status_code == 200 else None
 
+    # --- llama-server (its request bodies and answers: llamacpp.py) ------------------------
+
+    def _llama_props(self) -> dict | None:
+        """GET /props, read once; None when the server has no such endpoint."""
+        if self._props is None:
+            response = self._request("GET", "/props")
+            try:
+                data = response.json() if response.status_code == 200 else None
+            except ValueError:
+                data = None
+            self._props = data if isinstance(data, dict) else {}
+        return self._props or None
+
     def _slot_context(self) -> int | None:
         """llama-server's per-slot context (GET /props), which can be below n_ctx_train."""
-        if self.flavour != "llama.cpp":
+        if self.flavour != llamacpp.FLAVOUR:
             return None
-        response = self._request("GET", "/props")
-        if response.status_code != 200:
-            return None
-        n_ctx = ((response.json() or {}).get("default_generation_settings") or {}).get("n_ctx")
-        return int(n_ctx) if isinstance(n_ctx, int) and n_ctx > 0 else None
+        return llamacpp.slot_context(self._llama_props())
 
     def count_prompt(self, request: ChatRequest) -> int | None:
         """The server's exact token count of the rendered prompt; None when it cannot say."""
@@ -321,15 +335,12 @@ class OpenAIBackend:
         return _int(data, "count")
 
     def _count_llama_server(self, request: ChatRequest, model: str) -> int | None:
-        rendered = self._post_json("/apply-template", {
-            "messages": request.messages, "chat_template_kwargs": {"enable_thinking": bool(request.think)},
-        })
-        if not rendered or not isinstance(rendered.get("prompt"), str):
+        """The prompt as llama-server renders (/apply-template) and tokenizes (/tokenize) it."""
+        prompt = llamacpp.rendered_prompt(
+            self._post_json("/apply-template", llamacpp.apply_template_body(request.messages, request.think)))
+        if prompt is None:
             return None
-        data = self._post_json("/tokenize", {"content": rendered["prompt"], "add_special": True,
-                                             "parse_special": True})
-        tokens = (data or {}).get("tokens")
-        return len(tokens) if isinstance(tokens, list) else None
+        return llamacpp.token_count(self._post_json("/tokenize", llamacpp.tokenize_body(prompt)))
 
     def _count_by_completion(self, request: ChatRequest, model: str) -> int | None:
         return self._probe_prompt_tokens(request, model, None)
