@@ -82,7 +82,7 @@ class GoRenderer:
         return json.loads(out.stdout.decode("utf-8"))["rendered"]
 
 
-def go_renderer() -> GoRenderer:
+def go_renderer(announce: bool = False) -> GoRenderer:
     """Compile the renderer once (cached by source and Go version) and return it."""
     go = go_binary()
     root = cache_root() / "go-template"
@@ -91,6 +91,8 @@ def go_renderer() -> GoRenderer:
     key = hashlib.sha256(SOURCE.read_bytes() + version.encode()).hexdigest()[:16]
     binary = root / key / "render"
     if not binary.exists():
+        if announce:
+            print(f"folio: compiling the Go template renderer with {version} (about 30 s, once) ...", file=sys.stderr)
         binary.parent.mkdir(parents=True, exist_ok=True)
         partial = binary.with_suffix(".partial")
         out = subprocess.run([str(go), "build", "-o", str(partial), str(SOURCE)], env=env,
@@ -114,3 +116,7 @@ def modelfile_template(path: Path = MODELFILE) -> str:
     if dropped:
         raise AssertionError(f"The Modelfile TEMPLATE holds characters Ollama drops: {dropped!r}")
     return template
+
+
+if __name__ == "__main__":  # scripts/test.sh: compile before pytest starts, saying so
+    go_renderer(announce=True)

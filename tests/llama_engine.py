@@ -171,9 +171,10 @@ def _wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def start_engine(log_path: Path, *, n_ctx: int = N_CTX, threads: int | None = None) -> Iterator[Engine]:
+def start_engine(log_path: Path, *, n_ctx: int = N_CTX, threads: int | None = None,
+                 binary: Path | None = None) -> Iterator[Engine]:
     """Start llama-server on a free port, wait until it answers /health, stop it afterwards."""
-    binary = llama_server_binary()
+    binary = binary or llama_server_binary()
     model = smollm_gguf()
     threads = threads or default_threads()
     port = free_port()
@@ -200,6 +201,8 @@ class Engines:
     """Engines by context size, each started on first use and stopped at the end."""
 
     folder: Path
+    binary: Path | None = None
+    """Found once, when the session starts (tests later run without FOLIO_* variables)."""
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     running: dict[int, Engine] = field(default_factory=dict)
 
@@ -207,7 +210,8 @@ class Engines:
         if n_ctx not in self.running:
             log = self.folder / f"llama-server-{n_ctx}.log"
             try:
-                self.running[n_ctx] = self.stack.enter_context(start_engine(log, n_ctx=n_ctx))
+                self.binary = self.binary or llama_server_binary()
+                self.running[n_ctx] = self.stack.enter_context(start_engine(log, n_ctx=n_ctx, binary=self.binary))
             except EngineMissing as exc:
                 if pytest is not None:
                     pytest.fail(str(exc), pytrace=False)
@@ -229,7 +233,11 @@ if pytest is not None:
         """One set of engines per test session, whichever fixture asks first; stopped at the end."""
         engines = getattr(request.config, "_folio_llama_engines", None)
         if engines is None:
-            engines = Engines(tmp_path_factory.mktemp("llama"))
+            try:
+                binary = llama_server_binary()
+            except EngineMissing:
+                binary = None  # reported by the first test that starts an engine
+            engines = Engines(tmp_path_factory.mktemp("llama"), binary)
             request.config._folio_llama_engines = engines
             request.config.add_cleanup(engines.close)
         return engines
