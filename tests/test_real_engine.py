@@ -106,7 +106,7 @@ def test_follow_up_reuses_the_cached_prefix(llama_engine):
     answer, last = run(backend, request_for(llama_engine, first))
     assert last.kind == "done", last.reason
     read_first = last.stats.prompt_eval_count
-    assert last.stats.cached_tokens < read_first // 10  # a new document: read, not reused
+    assert last.stats.cached_tokens < read_first // 4  # a new document: read, not reused (only the system block)
 
     follow_up = first + [{"role": "assistant", "content": answer},
                          {"role": "user", "content": "Question: and on day 5?"}]
