@@ -25,13 +25,17 @@ echo "folio: installing Debian packages ${missing[*]} (about 1 to 3 minutes; Chr
 echo "folio:   apt-get update ..." >&2
 $SUDO apt-get update -qq
 set +e
-# apt prints "N newly installed" and then a "Setting up PKG" line per package: report every tenth.
+# apt prints "N newly installed", a "Get:" line per download and a "Setting up PKG" line per
+# package installed: report every 20th download and every 10th install.
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}" 2>&1 | {
-  total=0 done=0
+  total=0 fetched=0 done=0
   while IFS= read -r line; do
     if [[ $line =~ ([0-9]+)\ newly\ installed ]]; then
       total=${BASH_REMATCH[1]}
       echo "folio:   downloading and installing $total packages ..." >&2
+    elif [[ $line == Get:* ]]; then
+      fetched=$((fetched + 1))
+      [ $((fetched % 20)) -eq 0 ] && echo "folio:   $fetched of $total packages downloaded ($((SECONDS - started)) s)" >&2
     elif [[ $line == "Setting up "* ]]; then
       done=$((done + 1))
       if [ $((done % 10)) -eq 0 ] || [ "$done" -eq "$total" ]; then

@@ -17,7 +17,8 @@ echo "folio: installing Python packages from $* into .venv (about 1 to 3 minutes
 show_progress() {
   while IFS= read -r line; do
     case "$line" in
-      Collecting*|"Installing collected packages"*|Successfully*|ERROR*|error*) echo "folio:   ${line:0:160}" >&2 ;;
+      Collecting*) echo "folio:   ${line%% (from *}" >&2 ;;
+      "Installing collected packages"*|Successfully*|ERROR*|error*) echo "folio:   ${line:0:160}" >&2 ;;
     esac
   done
 }

@@ -241,6 +241,7 @@ class OpenAIBackend:
         """What the server says about itself and the model; raises only when unreachable."""
         settings = self.settings
         info = empty_info(settings)
+        self._props = None  # a restarted llama-server may have another context: read it again
         models = self.models()
         info.installed_models = [str(m.get("id")) for m in models]
         info.version = self._version()
