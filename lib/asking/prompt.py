@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -290,12 +291,11 @@ def system_block(system_text: str = SYSTEM_PROMPT) -> str:
 
 
 def _collate(messages: Sequence[dict]) -> tuple[str, list[dict]]:
-    """Ollama's collate(): system texts joined, consecutive same-role messages merged."""
+    """Ollama's collate(): system texts joined, consecutive same-role messages merged (system
+    messages stay in the list, so a system message between two user messages keeps them apart)."""
     system = [m["content"] for m in messages if m["role"] == "system"]
     merged: list[dict] = []
     for message in messages:
-        if message["role"] == "system":
-            continue
         if merged and merged[-1]["role"] == message["role"] and message["role"] != "tool":
             merged[-1] = {**merged[-1], "content": merged[-1]["content"] + "\n\n" + message["content"]}
             continue
@@ -303,9 +303,39 @@ def _collate(messages: Sequence[dict]) -> tuple[str, list[dict]]:
     return "\n\n".join(system), merged
 
 
+def _go_lstrip(text: str) -> str:
+    """text without leading white space as Go's unicode.IsSpace sees it."""
+    i = 0
+    while i < len(text) and (text[i] in "\t\n\v\f\r \x85\xa0" or unicodedata.category(text[i]) == "Zs"):
+        i += 1
+    return text[i:]
+
+
+def _earlier_answer(content: str) -> str:
+    """What Ollama keeps of a Qwen3 assistant turn before the last user message (its chat
+    handler's think filter): a leading <think>...</think> block goes, with the space after it;
+    a turn that is only white space, or only the start of "<think>", keeps nothing."""
+    trimmed = _go_lstrip(content)
+    if trimmed.startswith("<think>"):
+        _, closed, rest = trimmed[len("<think>"):].partition("</think>")
+        return _go_lstrip(rest) if closed else ""
+    if not trimmed or "<think>".startswith(trimmed):
+        return ""
+    return content
+
+
+def _without_earlier_thinking(messages: Sequence[dict]) -> list[dict]:
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    return [
+        {**m, "content": _earlier_answer(m["content"])} if m["role"] == "assistant" and i < last_user else m
+        for i, m in enumerate(messages)
+    ]
+
+
 def render_chat(messages: Sequence[dict], think: bool) -> str:
-    """The prompt exactly as Ollama renders Qwen3's template with `think` set explicitly."""
-    system, turns = _collate(messages)
+    """The prompt exactly as Ollama renders the Modelfile's Qwen3 template with `think` set
+    explicitly (tests/test_ollama_template.py checks it against Go's own template engine)."""
+    system, turns = _collate(_without_earlier_thinking(messages))
     out = [system_block(system)] if system else []
     last_user = max((i for i, m in enumerate(turns) if m["role"] == "user"), default=-1)
     for i, message in enumerate(turns):
@@ -315,7 +345,9 @@ def render_chat(messages: Sequence[dict], think: bool) -> str:
             suffix = (" /think" if think else " /no_think") if i == last_user else ""
             out.append(f"<|im_start|>user\n{content}{suffix}<|im_end|>\n")
         elif role == "assistant":
-            out.append(f"<|im_start|>assistant\n{content}" + ("" if last else "<|im_end|>\n"))
+            thinking = message.get("thinking") or ""
+            shown = f"<think>{thinking}</think>\n" if thinking and (last or i > last_user) else ""
+            out.append(f"<|im_start|>assistant\n{shown}{content}" + ("" if last else "<|im_end|>\n"))
         if role != "assistant" and last:
             out.append("<|im_start|>assistant\n" + ("" if think else "<think>\n\n</think>\n\n"))
     return "".join(out)

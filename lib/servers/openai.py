@@ -14,9 +14,10 @@ What each server tells (found in their sources):
 - vLLM: /v1/models gives max_model_len; POST /tokenize renders messages with the chat
   template and counts them; streamed usage (stream_options.include_usage) gives
   prompt_tokens and, with --enable-prompt-tokens-details, cached_tokens.
-- llama-server: /v1/models gives meta.n_ctx_train, /props the slot's n_ctx;
-  /apply-template + /tokenize count a prompt; the last chunk carries usage and timings
-  (cache_n = prompt tokens reused from the cache).
+- llama-server (recognised by /v1/models, or by its GET /props when a proxy hides that):
+  /v1/models gives meta.n_ctx_train, /props the slot's n_ctx and the build; /apply-template +
+  /tokenize count a prompt exactly; the last chunk carries timings (cache_n = prompt tokens
+  reused from the cache, prompt_n = evaluated) and usage. Its specifics: llamacpp.py.
 - llama-cpp-python: /v1/models gives only ids ("owned_by": "me"), no context; its stream
   has no usage at all; /extras/tokenize counts raw text only (no template endpoint), so
   the exact count of a chat prompt comes from a one-token, non-streamed completion of the
@@ -35,6 +36,7 @@ import httpx
 
 from ..config import DEFAULT_MODEL, Settings
 from ..errors import Cancelled, ModelNotFound, ServerCrashed, ServerError, TimeLimitExceeded
+from . import llamacpp
 from .base import (
     OPENAI_CONTEXT_ADVICE,
     StreamTimer,
@@ -121,28 +123,25 @@ def context_limit(models: list[dict], model: str) -> int | None:
 
 def stats_from_final(usage: dict | None, timings: dict | None, finish: str | None, timer: StreamTimer,
                      model: str | None = None) -> CallStats:
-    """CallStats from a stream's usage (OpenAI) and timings (llama-server) objects."""
+    """CallStats from a stream's usage (OpenAI) and, where the server sends them, timings
+    (llama-server: its own per-slot counters win, see llamacpp.timing_stats)."""
     usage = usage if isinstance(usage, dict) else {}
     timings = timings if isinstance(timings, dict) else {}
     details = usage.get("prompt_tokens_details")
     details = details if isinstance(details, dict) else {}
-    cached = _int(details, "cached_tokens")
-    if cached is None:
-        cached = _int(timings, "cache_n")
-    prompt_ms, predicted_ms = _number(timings, "prompt_ms"), _number(timings, "predicted_ms")
-    eval_count = _int(usage, "completion_tokens")
-    return CallStats(
+    stats = CallStats(
         prompt_eval_count=_int(usage, "prompt_tokens"),
-        prompt_eval_duration_s=round(prompt_ms / 1000, 6) if prompt_ms else None,
-        eval_count=eval_count if eval_count is not None else _int(timings, "predicted_n"),
-        eval_duration_s=round(predicted_ms / 1000, 6) if predicted_ms else None,
-        cached_tokens=cached,
+        eval_count=_int(usage, "completion_tokens"),
+        cached_tokens=_int(details, "cached_tokens"),
         done_reason=finish,
         first_token_s=timer.first_token_s,
         wall_s=timer.elapsed(),
         sent_s=timer.sent_s,
         model=model,
     )
+    for name, value in llamacpp.timing_stats(timings).items():
+        setattr(stats, name, value)
+    return stats
 
 
 def sse_data(line: str) -> str | None:
@@ -194,6 +193,8 @@ class OpenAIBackend:
         """The last check that found the server ready; reused until forget() or an error."""
         self.inspected: ServerInfo | None = None
         """The last inspect(), ready or not."""
+        self._props: dict | None = None
+        """llama-server's GET /props, once read per inspection."""
 
     def close(self) -> None:
         self._client.close()
@@ -249,6 +250,8 @@ class OpenAIBackend:
                                path="/v1/models", require={"data": list})
             self._models = [m for m in data["data"] if isinstance(m, dict)]
             self.flavour = flavour_of(self._models)
+            if self.flavour == "openai" and llamacpp.looks_like_props(self._llama_props(cancel)):
+                self.flavour = llamacpp.FLAVOUR
         return self._models
 
     def _optional_json(self, method: str, path: str, body: dict | None = None, *, cancel=None,
@@ -287,6 +290,7 @@ class OpenAIBackend:
         (unreachable, not an OpenAI-compatible server) or the user stops."""
         settings = self.settings
         info = empty_info(settings)
+        self._props = None  # a restarted llama-server may have another context: read it again
         models = self.models(cancel)
         info.kind = self.flavour or "openai"
         info.installed_models = [str(m.get("id")) for m in models]
@@ -351,19 +355,26 @@ class OpenAIBackend:
         )
 
     def _version(self, cancel=None) -> str | None:
+        if self.flavour == llamacpp.FLAVOUR:
+            return llamacpp.build_info(self._llama_props(cancel))
         if self.flavour != "vllm":
             return None
         version = (self._optional_json("GET", "/version", cancel=cancel) or {}).get("version")
         return version if isinstance(version, str) and version else None
 
+    # --- llama-server (its request bodies and answers: llamacpp.py) ------------------------
+
+    def _llama_props(self, cancel=None) -> dict | None:
+        """GET /props, read once per inspection; None when the server has no such endpoint."""
+        if self._props is None:
+            self._props = self._optional_json("GET", "/props", cancel=cancel) or {}
+        return self._props or None
+
     def _slot_context(self, cancel=None) -> int | None:
         """llama-server's per-slot context (GET /props), which can be below n_ctx_train."""
-        if self.flavour != "llama.cpp":
+        if self.flavour != llamacpp.FLAVOUR:
             return None
-        props = self._optional_json("GET", "/props", cancel=cancel) or {}
-        settings = props.get("default_generation_settings")
-        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-        return n_ctx if isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx > 0 else None
+        return llamacpp.slot_context(self._llama_props(cancel))
 
     def count_prompt(self, request: ChatRequest, cancel=None) -> int | None:
         """The server's exact token count of the rendered prompt; None when it cannot say."""
@@ -387,15 +398,12 @@ class OpenAIBackend:
         return _int(data, "count")
 
     def _count_llama_server(self, request: ChatRequest, model: str, cancel=None) -> int | None:
-        rendered = self._post_json("/apply-template", {
-            "messages": request.messages, "chat_template_kwargs": {"enable_thinking": bool(request.think)},
-        }, cancel)
-        if not rendered or not isinstance(rendered.get("prompt"), str):
+        """The prompt as llama-server renders (/apply-template) and tokenizes (/tokenize) it."""
+        prompt = llamacpp.rendered_prompt(
+            self._post_json("/apply-template", llamacpp.apply_template_body(request.messages, request.think), cancel))
+        if prompt is None:
             return None
-        data = self._post_json("/tokenize", {"content": rendered["prompt"], "add_special": True,
-                                             "parse_special": True}, cancel)
-        tokens = (data or {}).get("tokens")
-        return len(tokens) if isinstance(tokens, list) else None
+        return llamacpp.token_count(self._post_json("/tokenize", llamacpp.tokenize_body(prompt), cancel))
 
     def _count_by_completion(self, request: ChatRequest, model: str, cancel=None) -> int | None:
         return self._probe_prompt_tokens(request, model, cancel)
