@@ -19,7 +19,7 @@ import ui.server
 from lib.errors import FolioError
 from lib.output import presenting as view
 from ui.document_list import (
-    all_matching, fetch_page, filter_controls, library_total, page_number, pager, tick_table, totals_caption,
+    COMPACT, all_matching, fetch_page, filter_controls, library_total, page_number, pager, tick_table, totals_caption,
 )
 from ui.resources import settings, store
 from ui.state import chat, set_selection
@@ -170,7 +170,7 @@ def picker(collections: list) -> None:
     if result.documents:
         changes = tick_table(result.documents, set(selected), tick=READ,
                              key=f"ask-table-{f.signature()}-{page}-{st.session_state.selection_version}",
-                             tick_help="Tick to read this document; untick to leave it out")
+                             tick_help="Tick to read this document; untick to leave it out", columns=COMPACT)
         if _apply(changes):
             st.rerun()
     pager(page_key, result)

@@ -74,7 +74,8 @@ def target_chooser(key: str, collections: list, *, label: str = "Collection", al
             return none_label
         return "New collection…" if option == NEW else option
 
-    choice = st.selectbox(label, options, key=key, format_func=shown)
+    choice = st.selectbox(label, options, key=key, format_func=shown, index=0 if allow_none else None,
+                          placeholder="Choose a collection…")
     if choice != NEW:
         return choice
     typed = st.text_input("Name of the new collection", key=f"{key}-new", placeholder="e.g. Smith v Jones (appeal)")

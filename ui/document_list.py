@@ -181,7 +181,12 @@ def totals_caption(result: DocumentPage, f: ListFilter, library_size: int, noun:
 # --- the table ------------------------------------------------------------------------
 
 
-def tick_table(rows: list, ticked, *, key: str, tick: str, tick_help: str, collections: dict | None = None) -> list[tuple[str, bool]]:
+COMPACT = ("Document", "Format", "Pages", "Tokens", "Added")
+"""The columns of a list for choosing (the Ask page); the Library shows every column."""
+
+
+def tick_table(rows: list, ticked, *, key: str, tick: str, tick_help: str, collections: dict | None = None,
+               columns: tuple[str, ...] | None = None) -> list[tuple[str, bool]]:
     """The page's documents with a tick column; returns the ticks the user changed: [(sha256, ticked)]."""
     frame = pd.DataFrame(
         [
@@ -202,6 +207,8 @@ def tick_table(rows: list, ticked, *, key: str, tick: str, tick_help: str, colle
         columns=[tick, "Document", "Format", "Pages", "Tokens", "Count", "Passages", "Warnings",
                  *(["Collections"] if collections is not None else []), "Added"],
     )
+    if columns is not None:
+        frame = frame[[tick, *columns]]
     st.data_editor(
         frame,
         key=key,

@@ -234,9 +234,16 @@ def _age_s(stamp: str | None, now: datetime) -> float:
 
 
 def shown_label(info: JobInfo, text: str) -> str:
-    """A file's label or a message as the user knows it: staged uploads by their own name."""
+    """A file's label or a message as the user knows it: staged uploads by their own name, files of a
+    folder under that folder's name ("Matter/2019/judgment.pdf", not the whole path)."""
     folder = info.params.get("staging")
-    return text.replace(folder + os.sep, "") if folder else text
+    if folder:
+        return text.replace(folder + os.sep, "")
+    for path in info.params.get("paths", []):
+        parent = os.path.dirname(path.rstrip(os.sep))
+        if parent and parent != os.sep and text.startswith(parent + os.sep):
+            return text[len(parent) + 1:]
+    return text
 
 
 def duration(seconds: float | None) -> str:
