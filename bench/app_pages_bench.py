@@ -143,7 +143,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def measure_browser(app_dir: Path, data: Path, runs: int, new_ui: bool) -> dict:
+def measure_browser(app_dir: Path, data: Path, runs: int, new_ui: bool, total: int) -> dict:
     """Seconds from opening a page to its list or chooser on screen, in Chromium against `streamlit run`."""
     from playwright.sync_api import expect, sync_playwright
 
@@ -157,7 +157,7 @@ def measure_browser(app_dir: Path, data: Path, runs: int, new_ui: bool) -> dict:
     )
     url = f"http://127.0.0.1:{port}"
     ready = {
-        "Library": "2,000 documents, " if new_ui else "2000 document(s)",
+        "Library": f"{total:,} documents, " if new_ui else f"{total} document(s)",
         "Ask": "Read a whole collection" if new_ui else "Documents to read",
     }
     times: dict[str, list[float]] = {}
@@ -239,7 +239,8 @@ def child(spec_text: str) -> None:
     spec = json.loads(spec_text)
     sys.path.insert(0, spec["app_dir"])
     if spec["browser"]:
-        result = measure_browser(Path(spec["app_dir"]), Path(spec["data"]), spec["runs"], spec["new_ui"])
+        result = measure_browser(Path(spec["app_dir"]), Path(spec["data"]), spec["runs"], spec["new_ui"],
+                                 spec["chosen"]["total"])
     else:
         result = measure_apptest(str(Path(spec["app_dir"]) / "app.py"), spec["runs"], spec["chosen"], spec["new_ui"])
     print(json.dumps(result))
@@ -316,18 +317,23 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results, chosen, args)
     print(text)
     if args.write:
-        _write(text)
+        _write(text, chosen["total"])
     for name, (app_dir, _new) in variants.items():
         if app_dir != ROOT:
             shutil.rmtree(app_dir, ignore_errors=True)
     return 0
 
 
-def _write(text: str) -> None:
-    marker = "<!-- figures -->"
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else marker + "\n"
-    head = current.split(marker)[0]
-    RESULTS.write_text(head + marker + "\n\n" + text + "\n", encoding="utf-8")
+def _write(text: str, documents: int) -> None:
+    """Put the figures under the doc's "<!-- figures N -->" marker for this library size (replacing the old ones)."""
+    marker = f"<!-- figures {documents} -->"
+    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    if marker not in current:
+        current = current.rstrip() + f"\n\n{marker}\n"
+    head, _, rest = current.partition(marker)
+    following = rest.find("<!-- figures ")
+    tail = rest[following:] if following != -1 else ""
+    RESULTS.write_text(head + marker + "\n\n" + text.strip() + "\n\n" + tail, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -356,6 +356,9 @@ def failures(info: JobInfo) -> None:
             st.markdown(view.message_markdown(shown_label(info, item.error or item.label)))
         if info.failed > len(failed):
             st.caption(f"and {info.failed - len(failed):,} more: `python -m lib jobs show {info.id}` lists them all.")
+        if info.kind == INGEST:
+            st.caption("A password-protected PDF: drop it on its own (fewer than "
+                       f"{UPLOAD_JOB_FILES} files at once) and the page asks for its password.")
 
 
 def actions(info: JobInfo) -> None:
