@@ -415,6 +415,17 @@ def test_a_folder_is_read_as_a_job_with_progress_cancel_and_resume(library, tmp_
     assert "310 documents" in text(at)  # the page refreshed when the job ended
 
 
+def test_a_path_that_cannot_be_read_is_refused_with_the_reason(library, tmp_path):
+    at = start_app()
+    for typed, said in (("", "Type the path of a folder"), ("matters/smith", "give the whole path"),
+                        (str(tmp_path / "nowhere"), "there is no such folder or file on this computer")):
+        at.text_input(key="folder-path").set_value(typed)
+        submit(at, "Read it")
+        no_error(at)
+        assert said in text(at), (typed, text(at))
+    assert Jobs(library).list() == []
+
+
 def test_a_job_whose_process_was_killed_shows_as_interrupted_and_resumes_from_the_app(library, tmp_path, gate):
     folder = _folder(tmp_path, 8)
     child = subprocess.Popen(
