@@ -12,7 +12,7 @@ import ui.library_list
 import ui.reader
 import ui.state
 import ui.uploads
-from ui.document_list import library_total
+from ui.document_list import library_formats
 
 
 def ask_about_collection(shas: list[str], collection) -> None:
@@ -33,16 +33,16 @@ def main() -> None:
     ui.uploads.upload_log()
 
     ui.collections.flash_notice()  # what the last collection action did (above the tabs: seen from either)
-    size = library_total()
-    if not size:
+    formats = library_formats()  # counts by format: the format filter, and the library's size
+    if not sum(formats.values()):
         st.info("The library is empty. Drop judgments, manuals, books or theses above, or add a folder.",
                 icon=":material/info:")
         return
     documents, groups, search = st.tabs(["Documents", "Collections", "Search all documents"])
     with documents:
-        ui.library_list.documents_section(collections, size)
+        ui.library_list.documents_section(collections, formats)
     with groups:
-        ui.collections.collections_panel(on_ask=ask_about_collection)
+        ui.collections.collections_panel(collections, on_ask=ask_about_collection)
     with search:
         ui.reader.passage_search(None)
 

@@ -19,7 +19,7 @@ import ui.server
 from lib.errors import FolioError
 from lib.output import presenting as view
 from ui.document_list import (
-    COMPACT, all_matching, fetch_page, filter_controls, library_total, page_number, pager, tick_table, totals_caption,
+    COMPACT, all_matching, fetch_page, filter_controls, library_formats, page_number, pager, tick_table, totals_caption,
 )
 from ui.resources import settings, store
 from ui.state import chat, set_selection
@@ -53,7 +53,7 @@ def choose_documents() -> list[str]:
     whole_collection(collections)
     summary(rows, collections)
     with st.expander("Choose documents one by one", expanded=not rows, icon=":material/checklist:"):
-        picker(collections)
+        picker(collections, library_formats())
         if rows:
             save_as_collection()
     deleted_documents_notice()
@@ -151,13 +151,9 @@ def too_large_for_one_call(selected: list[str], think: bool) -> bool:
 # --- one by one ---------------------------------------------------------------------------
 
 
-def picker(collections: list) -> None:
-    """The filtered, paged library with a Read tick per document."""
+def picker(collections: list, formats: dict[str, int]) -> None:
+    """The filtered, paged library with a Read tick per document (`formats`: format -> count)."""
     selected = list(st.session_state.selected)
-    try:
-        formats = store().document_formats()
-    except FolioError:
-        formats = {}
     only = st.toggle("Only the chosen ones", key="ask-only-chosen", disabled=not selected,
                      help="List the chosen documents, to review them or untick some")
     f = filter_controls("ask", collections, formats)
@@ -166,7 +162,7 @@ def picker(collections: list) -> None:
     page_key = f"ask-page-{f.signature()}"
     result = fetch_page(f, page_number(page_key))
     page = result.offset // result.limit + 1
-    st.caption(totals_caption(result, f, library_total()))
+    st.caption(totals_caption(result, f, sum(formats.values())))
     if result.documents:
         changes = tick_table(result.documents, set(selected), tick=READ,
                              key=f"ask-table-{f.signature()}-{page}-{st.session_state.selection_version}",

@@ -111,12 +111,11 @@ def remove_documents(collection_id: int, name: str, shas: list[str]) -> bool:
 # --- the Collections panel of the Library page -------------------------------------------
 
 
-def collections_panel(on_ask) -> None:
+def collections_panel(collections: list, on_ask) -> None:
     """The collections with their counts; create, rename, delete, ask about one.
 
     `on_ask(shas, collection)` chooses a collection's documents on the Ask page.
     """
-    collections = list_collections()
     create_form()
     if not collections:
         st.caption("No collections yet. Create one here, or add documents to a new one from the "

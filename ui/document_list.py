@@ -156,6 +156,15 @@ def all_matching(f: ListFilter) -> list[str]:
             return shas
 
 
+def library_formats() -> dict[str, int]:
+    """Format -> number of documents: for the format filter, and (summed) the library's size, in one query."""
+    try:
+        return store().document_formats()
+    except FolioError as exc:
+        st.error(view.escape_markdown(exc.message), icon=":material/error:")
+        return {}
+
+
 def library_total() -> int:
     """How many documents the library holds (one COUNT query)."""
     try:

@@ -26,18 +26,16 @@ TICK = "✓"
 SCOPE_TICKED, SCOPE_ALL = "ticked", "all"
 
 
-def documents_section(collections: list, library_size: int) -> None:
-    """Filters, one page of the list with ticks, the pager, actions, and one document opened."""
-    try:
-        formats = store().document_formats()
-    except FolioError as exc:
-        st.error(view.escape_markdown(exc.message))
-        formats = {}
+def documents_section(collections: list, formats: dict[str, int]) -> None:
+    """Filters, one page of the list with ticks, the pager, actions, and one document opened.
+
+    `collections` and `formats` (format -> count) are the page's, read once per run and passed down.
+    """
     f = filter_controls("lib", collections, formats)
     page_key = f"lib-page-{f.signature()}"
     result = fetch_page(f, page_number(page_key))
     page = result.offset // result.limit + 1
-    st.caption(totals_caption(result, f, library_size))
+    st.caption(totals_caption(result, f, sum(formats.values())))
     if result.documents:
         shas = [d.sha256 for d in result.documents]
         changes = tick_table(
