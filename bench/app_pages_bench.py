@@ -325,14 +325,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(text: str, documents: int) -> None:
-    """Put the figures under the doc's "<!-- figures N -->" marker for this library size (replacing the old ones)."""
+    """Put the figures under the doc's heading "### N documents <!-- figures N -->" for this library
+    size, replacing the ones there (up to the next such heading)."""
     marker = f"<!-- figures {documents} -->"
     current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     if marker not in current:
-        current = current.rstrip() + f"\n\n{marker}\n"
+        current = current.rstrip() + f"\n\n### {documents:,} documents {marker}\n"
     head, _, rest = current.partition(marker)
     following = rest.find("<!-- figures ")
-    tail = rest[following:] if following != -1 else ""
+    tail = rest[rest.rfind("\n", 0, following) + 1:] if following != -1 else ""
     RESULTS.write_text(head + marker + "\n\n" + text.strip() + "\n\n" + tail, encoding="utf-8")
 
 
