@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # `streamlit run` from another folder must still find lib/
     sys.path.insert(0, str(ROOT))
 
+import ui.jobs  # noqa: E402
 import ui.server  # noqa: E402
 import ui.state  # noqa: E402
 
@@ -32,4 +33,5 @@ deep_link = st.session_state.pop(ui.state.DEEP_LINK, None)
 if deep_link:  # a page first opened without this router (see ui.state.require_router)
     st.switch_page(deep_link)
 ui.server.sidebar_status()
+ui.jobs.sidebar_jobs()  # running and interrupted jobs, on every page
 page.run()

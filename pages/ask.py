@@ -11,6 +11,7 @@ import streamlit as st
 
 import ui.answers
 import ui.asking
+import ui.choosing
 import ui.documents
 import ui.exports
 import ui.resources
@@ -19,6 +20,7 @@ import ui.state
 from lib.errors import FolioError
 from lib.output import presenting as view
 from lib.output import turns
+from ui.document_list import library_total
 
 POLL_S = 0.25  # how often the elapsed time refreshes while the model reads (and Stop is noticed)
 DRAIN_S = 3.0  # how long a stopped answer waits for lib to hand back what arrived, verified
@@ -27,48 +29,6 @@ _END = object()
 
 
 # --- documents and budget -----------------------------------------------------------
-
-
-def choose_documents(docs: list[dict]) -> list[str]:
-    """Multiselect over the library; changing it starts a new conversation."""
-    names = {d["sha256"]: d for d in docs}
-    st.session_state.selected = [sha for sha in st.session_state.selected if sha in names]
-    chosen = st.session_state.get("ask-docs")
-    if chosen is not None and any(sha not in names for sha in chosen):
-        # Deleted meanwhile (another tab): set the widget's value, so the browser drops the chip too.
-        st.session_state["ask-docs"] = [sha for sha in chosen if sha in names]
-
-    def changed() -> None:
-        st.session_state.selected = list(st.session_state["ask-docs"])
-        ui.state.new_conversation(keep_selection=True)
-
-    st.multiselect(
-        "Documents to read",
-        options=list(names),
-        default=None if "ask-docs" in st.session_state else st.session_state.selected,
-        format_func=lambda sha: f"{names[sha]['name']} · {names[sha]['tokens']:,} tokens",
-        key="ask-docs",
-        on_change=changed,
-        placeholder="Choose one or more documents from the library",
-    )
-    deleted_documents_notice(names)
-    return list(st.session_state.selected)
-
-
-def deleted_documents_notice(library: dict) -> None:
-    """Documents this conversation read that are no longer in the library (deleted in another tab)."""
-    gone = {}
-    for turn in ui.state.chat()["turns"]:
-        for sha, name in zip(turn.get("shas", []), turn.get("documents", [])):
-            if sha not in library:
-                gone[sha] = name
-    if gone:
-        st.warning(
-            "No longer in the library (deleted, perhaps in another tab): "
-            + ", ".join(f"“{view.escape_markdown(name)}”" for name in gone.values())
-            + ". The answers below are kept; add the document again to ask about it.",
-            icon=":material/delete:",
-        )
 
 
 def budget_panel(budget, without_thinking=None) -> None:
@@ -261,16 +221,15 @@ def conversation() -> None:
 def main() -> None:
     run_started = time.monotonic()  # a submitted question starts this run: its times count from here
     st.title("Ask")
-    docs = ui.documents.list_documents()
-    if not docs:
+    if not library_total():
         st.info("Add documents on the **Library** page first.", icon=":material/info:")
         st.page_link("pages/library.py", label="Go to the Library", icon=":material/library_books:")
-        deleted_documents_notice({})
+        ui.choosing.deleted_documents_notice()
         conversation()  # its documents were deleted meanwhile: what was asked stays readable
         return
     top = st.columns([4, 1])
     with top[0]:
-        selected = choose_documents(docs)
+        selected = ui.choosing.choose_documents()
     with top[1]:
         st.write("")
         if st.button("New conversation", icon=":material/add_comment:", disabled=not ui.state.chat()["turns"]):
@@ -286,6 +245,9 @@ def main() -> None:
     if not selected:
         st.info("Choose the documents to read. Folio sends them whole, in one call.", icon=":material/info:")
         conversation()  # a conversation whose documents were deleted meanwhile stays readable
+        return
+    if ui.choosing.too_large_for_one_call(selected, think):
+        conversation()
         return
     try:
         documents = ui.documents.load_documents(selected)

@@ -78,8 +78,7 @@ def reopen(cid: int) -> None:
     """Load a conversation into the Ask page and go there to continue it."""
     conversation = ui.resources.store().get_conversation(cid)
     available = [d["sha256"] for d in conversation["documents"] if d.get("available")]
-    st.session_state.selected = available
-    st.session_state.pop("ask-docs", None)
+    ui.state.set_selection(available)  # the Ask page's choosing widgets show this choice
     # Documents deleted since are named on the Ask page (pages/ask.py: deleted_documents_notice).
     ui.state.new_conversation(conversation_id=cid, turns=conversation["turns"])
     st.switch_page("pages/ask.py")

@@ -250,7 +250,7 @@ def test_ask_streams_a_cited_answer_with_the_page_image_and_statistics(fake):
     data = fixtures.english_pdf()
     add_and_open_ask(at, "judgment.pdf", data)
     assert [t.value for t in at.title] == ["Ask"]
-    assert at.multiselect(key="ask-docs").value == [_sha(data)]
+    assert at.session_state["selected"] == [_sha(data)]
     ask(at, "What does the judgment say first?")
     assert_no_exception(at)
     answer = [v for v in values(at, "markdown") if "**\\[1\\]**" in v]
@@ -496,7 +496,7 @@ def test_a_document_deleted_in_another_tab_is_named_and_the_answers_stay(fake):
     at.run()
     assert_no_exception(at)
     assert "No longer in the library" in unescape(" ".join(values(at, "warning")))
-    assert at.multiselect(key="ask-docs").value == []  # the deleted document is no longer chosen
+    assert at.session_state["selected"] == []  # the deleted document is no longer chosen
     assert "Who decided?" in unescape(" ".join(values(at, "markdown")))  # the conversation is still shown
 
 

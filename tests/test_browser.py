@@ -155,14 +155,14 @@ def test_upload_ask_read_the_cited_page_stop_and_find_it_in_history(page: Page):
     )
     expect(page.get_by_text("judgment.pdf: added", exact=False)).to_be_visible()
     expect(page.get_by_text("scan.pdf: is not a document", exact=False)).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     _shot(page, "library")
 
     page.get_by_role("button", name="Ask about it").click()
     expect(page.get_by_role("heading", name="Ask", exact=True)).to_be_visible()
     expect(page.get_by_text("Fits:", exact=False)).to_be_visible()
-    expect(page.get_by_test_id("stMultiSelect")).to_be_visible()
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(page.get_by_text("1 document chosen", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").last).to_be_visible()  # the budget table
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)  # the script run has finished
     _shot(page, "budget")
     page.get_by_test_id("stChatInputTextArea").fill("What did the committee decide?")
@@ -245,3 +245,39 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(blank_tab: 
     _go(blank_tab, "Ask")
     expect(blank_tab.get_by_text("Add documents on the Library page first", exact=False)).to_be_visible()
     expect(blank_tab.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_a_job_run_elsewhere_shows_its_progress_live_stops_from_the_page_and_resumes_here(page: Page, tmp_path):
+    """A folder read by another process (the command line) shows in the app as it goes, without a click;
+    Cancel in the page stops it; Resume runs the rest in the app, and the list refreshes by itself."""
+    from library_fixtures import judgments
+
+    folder = tmp_path / "matter"
+    folder.mkdir()
+    for name, data in judgments(8, seed=4):
+        (folder / name).write_bytes(data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_")}
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "blocking_ingest.py"), str(tmp_path / "data"), str(folder), "Matter", "3"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert child.stdout.readline().startswith("job ")
+        assert child.stdout.readline().startswith("blocked ")  # inside its 3rd file, two are stored
+        page.reload()
+        expect(page.get_by_text("2 of 8 files", exact=False)).to_be_visible()
+        expect(page.get_by_test_id("stSidebar").get_by_text("Add matter into Matter: 2 of 8")).to_be_visible()
+        _shot(page, "jobs")
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("stopping at the next file", exact=False)).to_be_visible()
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "ended cancelled"
+        # No click: the page refreshes itself while the job it showed running ends.
+        expect(page.get_by_text("cancelled: what was read is kept", exact=False)).to_be_visible()
+        page.get_by_role("button", name="Resume").click()
+        expect(page.get_by_text("8 added, 0 already in the library", exact=False)).to_be_visible()
+        expect(page.get_by_text("8 documents, ", exact=False)).to_be_visible()  # the list refreshed when it ended
+    finally:
+        child.kill()
+        child.wait(10)

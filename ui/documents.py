@@ -1,6 +1,12 @@
-"""The library as the pages use it: documents in the store, cached full documents, the selection."""
+"""The library as the pages use it: documents in the store, cached full documents, the selection.
+
+Lists come a page at a time (ui/document_list.py); this module never loads the whole library.
+"""
 
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
@@ -8,18 +14,12 @@ from lib.errors import FolioError
 from lib.output import presenting as view
 from ui.page_images import clear_page_images
 from ui.resources import settings, store, store_at
-from ui.state import new_conversation
+from ui.state import new_conversation, set_selection
 
-
-def list_documents() -> list[dict]:
-    """The library, newest first, as plain dicts (DocumentSummary fields)."""
-    from dataclasses import asdict
-
-    try:
-        return [asdict(d) | {"added": d.added_at[:16].replace("T", " ")} for d in store().list_documents()]
-    except FolioError as exc:
-        st.error(view.escape_markdown(exc.message))
-        return []
+CACHE_TOKENS = 1_500_000
+"""Full documents kept in memory, in tokens (about 6 MB of text): several whole contexts' worth,
+so a selection that fits one call and the ones before it load once. Bounded by tokens rather than
+a count, so 400 short judgments and 3 long books cost the same."""
 
 
 def has_document(sha: str) -> bool:
@@ -27,10 +27,11 @@ def has_document(sha: str) -> bool:
 
 
 def document_name(sha: str) -> str:
-    for doc in list_documents():
-        if doc["sha256"] == sha:
-            return doc["name"]
-    return sha[:12]
+    try:
+        found = store().document_summaries([sha])
+    except FolioError:
+        found = []
+    return found[0].name if found else sha[:12]
 
 
 def ingest(data: bytes, name: str, *, password: str | None = None, progress=None):
@@ -44,16 +45,16 @@ def add_document(document, data: bytes, *, password: str | None = None) -> bool:
     _, is_new = store().add_document(document, data)
     if password:
         st.session_state.passwords[document.sha256] = password
-    _load_document.clear()
     return is_new
 
 
 def delete_document(sha: str) -> None:
-    """Remove a document everywhere: store, caches, selection."""
+    """Remove a document everywhere: store, caches, selection, ticks."""
     store().delete_document(sha)
-    _load_document.clear()
+    _CACHE.drop(sha)
     clear_page_images()
     st.session_state.selected = [s for s in st.session_state.selected if s != sha]
+    st.session_state.ticked = [s for s in st.session_state.get("ticked", []) if s != sha]
     st.session_state.passwords.pop(sha, None)
 
 
@@ -80,19 +81,59 @@ def search_passages(query: str, sha: str | None = None) -> list:
         return []
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _load_document(data_dir: str, sha: str):
-    return store_at(data_dir).get_document(sha)
+class _DocumentCache:
+    """Full documents by (data folder, SHA-256), least recently used first out, bounded in tokens.
+
+    A document never changes for its SHA-256, so an entry is never stale; shared by every session.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.entries: OrderedDict = OrderedDict()
+        self.tokens = 0
+        self.lock = threading.Lock()
+
+    def get_many(self, data_dir: str, shas: list[str]) -> list:
+        with self.lock:
+            found = {sha: self.entries.get((data_dir, sha)) for sha in shas}
+            for sha in shas:
+                if found[sha] is not None:
+                    self.entries.move_to_end((data_dir, sha))
+        missing = [sha for sha in dict.fromkeys(shas) if found[sha] is None]
+        if missing:
+            loaded = store_at(data_dir).get_documents(missing)  # one snapshot; NotInStore for a deleted one
+            found.update({document.sha256: document for document in loaded})
+            self._keep(data_dir, loaded, pinned=set(shas))
+        return [found[sha] for sha in shas]
+
+    def _keep(self, data_dir: str, documents: list, pinned: set[str]) -> None:
+        with self.lock:
+            for document in documents:
+                key = (data_dir, document.sha256)
+                if key not in self.entries:
+                    self.entries[key] = document
+                    self.tokens += document.tokens
+            for key in list(self.entries):
+                if self.tokens <= self.budget:
+                    break
+                if key[1] not in pinned:  # what the page needs now stays, whatever its size
+                    self.tokens -= self.entries.pop(key).tokens
+
+    def drop(self, sha: str) -> None:
+        with self.lock:
+            for key in [k for k in self.entries if k[1] == sha]:
+                self.tokens -= self.entries.pop(key).tokens
+
+
+_CACHE = _DocumentCache(CACHE_TOKENS)
 
 
 def load_documents(shas: list[str]) -> list:
     """Full documents (passages included), cached per process: they never change."""
-    data_dir = str(settings().data_dir)
-    return [_load_document(data_dir, sha) for sha in shas]
+    return _CACHE.get_many(str(settings().data_dir), list(shas))
 
 
-def select_documents(shas: list[str]) -> None:
-    """Choose documents for the Ask page (a new conversation)."""
-    st.session_state.selected = list(shas)
-    st.session_state.pop("ask-docs", None)
+def select_documents(shas: list[str], *, origin: int | None = None) -> None:
+    """Choose documents for the Ask page (always a new conversation: an explicit "Ask about")."""
+    set_selection(shas, origin=origin)
     new_conversation(keep_selection=True)

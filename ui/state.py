@@ -12,7 +12,12 @@ import streamlit as st
 
 # Session state, initialised once per browser session (plain data only).
 DEFAULT_STATE: dict[str, Any] = {
-    "selected": [],  # sha256 of the documents chosen on the Ask page
+    "selected": [],  # sha256 of the documents chosen on the Ask page, in the order they were chosen
+    "selection_origin": None,  # the collection the selection was taken from whole (its id), else None
+    "selection_version": 0,  # bumped on every change of the selection: the choosing widgets start afresh
+    "ticked": [],  # sha256 of the documents ticked in the Library list (across its pages)
+    "ticked_version": 0,  # bumped when the ticks change other than by a click in the table
+    "jobs_running": [],  # ids of the jobs this session last saw running (to refresh the page when one ends)
     # The conversation on the Ask page, one plain dict held by reference while an answer
     # streams (a Stop ends the script, and session state cannot be touched after that):
     # id (store id or None), turns (dicts, see lib/output/turns.py), error (str), pending (dict).
@@ -59,3 +64,16 @@ def new_conversation(*, keep_selection: bool = True, conversation_id=None, turns
     st.session_state.chat = {"id": conversation_id, "turns": list(turns), "error": error, "pending": None}
     if not keep_selection:
         st.session_state.selected = []
+
+
+def set_selection(shas, *, origin: int | None = None) -> bool:
+    """Choose the documents the Ask page reads (in this order); a different choice starts a new
+    conversation. `origin`: the collection they were taken from whole. True when it changed."""
+    shas = list(dict.fromkeys(shas))
+    changed = shas != list(st.session_state.selected)
+    st.session_state.selected = shas
+    st.session_state.selection_origin = origin
+    st.session_state.selection_version += 1  # the choosing widgets show the new choice, not their old state
+    if changed:
+        new_conversation(keep_selection=True)
+    return changed
