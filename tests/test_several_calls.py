@@ -274,7 +274,11 @@ def test_cancel_keeps_the_evidence_and_an_answer_can_be_composed_from_it(ollama)
     requests = len(ollama.chat_bodies)
 
     answer = list(compose_answer(plan, state, settings))[-1].answer
-    assert len(ollama.chat_bodies) == requests + 1  # one composing call, nothing read again
+    # one composing call, and nothing read again (the cancelled call's request may be recorded late)
+    assert [system_of(b) for b in ollama.chat_bodies].count(COMPOSE_PROMPT) == 1
+    assert all(system_of(b) == EVIDENCE_PROMPT and not any(f" [{c.pieces[0].first_id}]\n" in b["messages"][1]["content"]
+                                                             for c in done)
+               for b in ollama.chat_bodies[requests:] if system_of(b) != COMPOSE_PROMPT)
     assert answer.answer and {c.id for c in answer.citations} <= {e.id for e in kept}
     unread = {(u["document"], u["part"]) for u in answer.unread}
     expected = {(p.document.name, p.part) for c in plan.calls if not state.is_done(c.key) for p in c.pieces}
@@ -299,7 +303,10 @@ def test_a_stored_run_resumes_without_reading_a_finished_call_again(ollama):
     events, answer = run(again, settings, state=resumed)
     skipped = [e.call.key for e in events if e.kind == "call_skipped"]
     assert set(skipped) == finished
-    assert len(ollama.chat_bodies) - before == len(plan.calls) - len(finished) + 1
+    # which calls the resumed run sent (a request the first run cancelled may be recorded late)
+    sent = {call.key for body in ollama.chat_bodies[before:] for call in plan.calls
+            if f" [{call.pieces[0].first_id}]\n" in body["messages"][1]["content"]}
+    assert sent == {c.key for c in plan.calls} - finished
     assert not answer.unread and [r["status"] for r in answer.calls[:-1]] == ["done"] * len(plan.calls)
 
 

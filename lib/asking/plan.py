@@ -328,11 +328,15 @@ def make_plan(
     concurrency: int | None = None,
     history: Sequence = (),
     counter=None,
+    server_ratio: float = 1.0,
 ) -> Plan:
     """The plan for asking `question` about `documents` in `mode`, with exact tokens per call.
 
     `context` is the real context (min of configured and trained; default: configured).
-    Raises InputError for an empty question or selection or an unknown mode.
+    `server_ratio`: how many tokens the server counts per token of Folio's (above 1 for a
+    model whose tokenizer is not Qwen3's); reading calls are then packed that much below
+    the budget, so the server's own count fits too. Raises InputError for an empty question
+    or selection or an unknown mode.
     """
     from ..reading.passages import assign_unique_ids
     from ..reading.tokens import get_counter
@@ -349,6 +353,7 @@ def make_plan(
         question=question, settings=settings, think=think, context=int(context or settings.context),
         counter=counter or get_counter(), history=tuple(history), speed=speed or ServerSpeed(),
         concurrency=concurrency or default_concurrency(settings), ranker=ranker,
+        server_ratio=max(1.0, float(server_ratio or 1.0)),
     )
     if mode == "auto":
         return _plan_auto(setup)
@@ -367,6 +372,7 @@ class _Setup:
     speed: ServerSpeed
     concurrency: int
     ranker: Ranker | None
+    server_ratio: float = 1.0
 
     def plan(self, mode: str, **values) -> Plan:
         return Plan(mode=mode, question=self.question, think=self.think, context=self.context,
@@ -513,7 +519,7 @@ def _plan_all(setup: _Setup) -> Plan:
     markup = MarkupCounter(setup.counter)
     layout = call_layout(setup.question, setup.history, setup.context, setup.counter)
     num_predict = setup.settings.reserved(False)
-    limit = setup.context - num_predict
+    limit = int((setup.context - num_predict) / setup.server_ratio)
     room = limit - layout.prefix_tokens - layout.packing_suffix_tokens
     if room < MIN_ROOM:
         raise InputError(
@@ -531,6 +537,9 @@ def _plan_all(setup: _Setup) -> Plan:
     plan = setup.plan("all", calls=calls, documents=documents, packing=PACKING, splitting=SPLITTING, layout=layout,
                       compose_fixed=compose_fixed, compose_limit=setup.context - compose_reserved,
                       compose_num_predict=compose_reserved)
+    if setup.server_ratio > 1.0:
+        plan.notes.append(f"The server's tokenizer counts {setup.server_ratio - 1:.0%} more tokens than Qwen3's: "
+                          "calls are packed that much below the budget.")
     split = [d for d in documents if d.parts > 1]
     if split:
         plan.notes.append("Split into parts: " + ", ".join(f"{d.name} ({d.parts} parts)" for d in split) + ".")

@@ -41,7 +41,7 @@ from .answering import (Answer, ask_stream, build_request, call_record, check_th
                         refuse_if_over, refuse_if_server_over, resolve_context)
 from .budget import Budget, budget_of
 from .citations import Citation, check_answer
-from .evidence import (Evidence, Readable, check_item, compose_messages, parse_evidence, reduce_messages,
+from .evidence import (EVIDENCE_PROMPT, Evidence, Readable, compose_messages, parse_evidence, reduce_messages,
                        render_item, says_nothing)
 from .parts import Piece, render_piece
 from .plan import Plan, PlannedCall, reading_messages
@@ -198,6 +198,43 @@ def connect(settings: Settings, backend=None, server_info: ServerInfo | None = N
     context, warning = resolve_context(settings, server_info)
     check_thinking(settings.think if think is None else think, server_info, settings.model)
     return backend, server_info, context, warning
+
+
+RATIO_SAMPLE_CHARS = 2000
+"""Characters of the selection's own text a server is asked to count, to compare tokenizers."""
+RATIO_MARGIN = 1.01
+
+
+def server_token_ratio(backend, settings: Settings, documents: Sequence[Document]) -> float:
+    """Tokens the server counts per token Folio counts, on the selection's own text (1.0 when the
+    server cannot count, or counts no more than Folio: Qwen3 served by vLLM or llama.cpp)."""
+    sample = "\n\n".join(d.text[: RATIO_SAMPLE_CHARS // max(1, min(len(documents), 4))] for d in documents[:4])
+    messages = [{"role": "system", "content": EVIDENCE_PROMPT}, {"role": "user", "content": sample}]
+    request = ChatRequest(model=settings.model, messages=messages, think=False, num_ctx=settings.context,
+                          num_keep=0, num_predict=1, keep_alive=settings.keep_alive, **prompt.sampling(False))
+    try:
+        server = backend.count_prompt(request)
+    except ServerError:
+        return 1.0
+    own = get_counter().count(prompt.render_chat(messages, False))
+    if not server or not own or server <= own:
+        return 1.0
+    return round(server / own * RATIO_MARGIN, 4)
+
+
+def plan_question(documents: Sequence[Document], question: str, settings: Settings, *, mode: str = "auto",
+                  think: bool | None = None, backend=None, server_info: ServerInfo | None = None, ranker=None,
+                  speed=None, concurrency: int | None = None, history: Sequence = ()):
+    """(plan, backend, server_info): the server checked once, its context and tokenizer taken into account."""
+    from .plan import make_plan
+
+    backend, server_info, context, warning = connect(settings, backend, server_info, think)
+    ratio = server_token_ratio(backend, settings, documents) if mode in ("all", "auto") else 1.0
+    plan = make_plan(documents, question, settings, mode=mode, think=think, context=context, ranker=ranker,
+                     speed=speed, concurrency=concurrency, history=history, server_ratio=ratio)
+    if warning:
+        plan.notes.insert(0, warning)
+    return plan, backend, server_info
 
 
 # ----------------------------------------------------------------------------- running a plan
@@ -802,4 +839,4 @@ def _citation_warnings(report) -> None:
 
 
 __all__ = ["CallResult", "RunState", "Progress", "PlannedAnswer", "RunEvent", "run_plan", "compose_answer",
-           "connect", "check_composed", "Citation"]
+           "connect", "plan_question", "server_token_ratio", "check_composed", "Citation"]

@@ -93,26 +93,23 @@ def _check_concurrency(args) -> None:
 
 
 def _make_plan(args, settings, documents, *, contact: bool):
-    """(plan, backend, server_info): the server asked for its real context (the plan command
-    plans for the configured context, with a note, when the server cannot be reached)."""
+    """(plan, backend, server_info): planned for the server's real context and tokenizer (the plan
+    command plans for the configured context, with a note, when the server cannot be reached)."""
     from ..asking.plan import make_plan
-    from ..asking.several_calls import connect
+    from ..asking.several_calls import plan_question
 
-    backend = info = None
-    notes = []
+    speed = recent_speed(settings)
     try:
-        backend, info, context, warning = connect(settings, think=args.think)
-        notes += [warning] if warning else []
+        return plan_question(documents, args.question, settings, mode=args.mode, think=args.think, speed=speed,
+                             concurrency=args.concurrency)
     except ServerError as exc:
         if not contact:
             raise
-        context = settings.context
-        notes.append(f"The server could not be asked for its context ({exc}); planned for the configured "
-                     f"{context:,} tokens.")
-    plan = make_plan(documents, args.question, settings, mode=args.mode, think=args.think, context=context,
-                     speed=recent_speed(settings), concurrency=args.concurrency)
-    plan.notes[:0] = notes
-    return plan, backend, info
+        plan = make_plan(documents, args.question, settings, mode=args.mode, think=args.think, speed=speed,
+                         concurrency=args.concurrency)
+        plan.notes.insert(0, f"The server could not be asked for its context ({exc}); planned for the configured "
+                             f"{settings.context:,} tokens.")
+        return plan, None, None
 
 
 def recent_speed(settings):
