@@ -142,3 +142,10 @@ def test_a_bad_concurrency_is_refused(fake, books):
 def test_mode_one_is_the_single_call_refusal_as_before(fake, books):
     done = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?", "--mode", "one")
     assert done.returncode == 2 and "over by" in done.stderr and fake.chat_bodies == []
+
+
+def test_when_no_part_holds_anything_relevant_the_answer_says_so(fake, books):
+    done = run_cli(fake, "ask", *books, "-q", "Who won the World Cup?", "--mode", "all")
+    assert done.returncode == 0, done.stderr
+    assert "The documents do not answer this question." in done.stdout
+    assert "no composing call" in done.stderr

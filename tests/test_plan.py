@@ -171,3 +171,28 @@ def test_the_plan_is_fast_to_describe_and_serialise():
     assert data["calls"][0]["reads"][0].keys() >= {"document", "sha256", "part", "parts", "passages", "tokens"}
     assert data["key"] == plan.key and len(plan.key) == 16
     assert SENTINEL not in "".join(describe_plan(plan))
+
+
+class _CountingBackend:
+    """A server whose tokenizer counts `ratio` times Folio's (a model other than Qwen3)."""
+
+    def __init__(self, ratio: float):
+        self.ratio = ratio
+
+    def count_prompt(self, request):
+        text = prompt.render_chat(request.messages, request.think)
+        return int(get_counter().count(text) * self.ratio)
+
+
+def test_a_server_counting_more_tokens_gets_calls_packed_below_its_budget():
+    from lib.asking.several_calls import server_token_ratio
+
+    documents = selection()
+    assert server_token_ratio(_CountingBackend(0.98), settings(), documents) == 1.0
+    ratio = server_token_ratio(_CountingBackend(1.2), settings(), documents)
+    assert 1.2 <= ratio < 1.25
+    plain = make_plan(documents, QUESTION, settings(), mode="all")
+    packed = make_plan(documents, QUESTION, settings(), mode="all", server_ratio=ratio)
+    assert len(packed.calls) > len(plain.calls)
+    assert all(c.prompt_tokens * ratio <= plain.context - 300 for c in packed.calls)
+    assert any("counts 2" in note for note in packed.notes)

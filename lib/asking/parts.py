@@ -226,12 +226,21 @@ class MarkupCounter:
         self.counter = counter
         self._codes: dict[str, int | None] = {}
         self._texts: dict[str, int] = {}
+        self._pages: dict[tuple, int] = {}
         self._close = counter.count("]\n")
 
     def count(self, text: str) -> int:
         found = self._texts.get(text)
         if found is None:
             found = self._texts[text] = self.counter.count(text)
+        return found
+
+    def page(self, passage: Passage) -> int:
+        """count(page_marker(passage)), remembered by page and label."""
+        key = (passage.page, passage.page_label)
+        found = self._pages.get(key)
+        if found is None:
+            found = self._pages[key] = self.counter.count(page_marker(passage))
         return found
 
     def marker(self, passage_id: str) -> int:
@@ -272,33 +281,50 @@ def layout_of(document: Document, markup: MarkupCounter) -> Layout:
 
 def _build_layout(document: Document, markup: MarkupCounter) -> Layout:
     """Per-passage costs: the marker, the text (its stored exact count) and any page marker."""
-    stored = document.counter == markup.counter.kind
-    special = _needs_neutralising(document)
-    costs, starts = [], []
+    passages = document.passages
+    costs = [m + t for m, t in zip(_marker_costs(passages, markup), _text_costs(document, markup))]
+    starts = [0] * len(passages)
     page = None
-    for passage in document.passages:
-        cost = markup.marker(passage.id) + _text_tokens(passage, stored, special, markup.counter)
-        extra = 0
-        if passage.page is not None:
-            page_cost = markup.count(page_marker(passage))
-            if passage.page != page:
-                cost += page_cost
-            else:
-                extra = page_cost
+    for i, passage in enumerate(passages):
+        if passage.page is None:
+            continue
+        page_cost = markup.page(passage)
+        if passage.page != page:
+            costs[i] += page_cost
             page = passage.page
-        costs.append(cost)
-        starts.append(extra)
+        else:
+            starts[i] = page_cost
     ranks, sections = _structure(document)
     return Layout(tuple(costs), tuple(starts), tuple(ranks), tuple(sections),
                   tuple(itertools.accumulate(costs, initial=0)))
 
 
-def _text_tokens(passage: Passage, stored: bool, special: bool, counter) -> int:
-    """The passage text as sent: its stored count unless neutralising changed it or another counter made it."""
-    if stored and not special:
-        return passage.tokens
-    text = neutralise(passage.text)
-    return passage.tokens if stored and text == passage.text else counter.count(text)
+def _marker_costs(passages: Sequence[Passage], markup: MarkupCounter) -> list[int]:
+    """Tokens of each passage's marker: one code per document, so its cost plus the digits."""
+    if not passages:
+        return []
+    code = passages[0].id.rpartition("-")[0]
+    prefix = len(code) + 1
+    base = markup.marker(f"{code}-1") - 1
+    # IDs are code-number (lib/reading/passages.py); a sample checks it (the runner recounts every prompt)
+    sample = passages[:: max(1, len(passages) // 16)] + passages[-1:]
+    if not all(p.id.startswith(code + "-") and p.id[prefix:].isdigit() for p in sample):
+        return [markup.marker(p.id) for p in passages]
+    return [base + len(p.id) - prefix for p in passages]
+
+
+def _text_costs(document: Document, markup: MarkupCounter) -> list[int]:
+    """Tokens of each passage's text as sent: its stored exact count unless neutralising changed
+    it or another counter made it."""
+    passages = document.passages
+    if document.counter == markup.counter.kind and not _needs_neutralising(document):
+        return [p.tokens for p in passages]
+    stored = document.counter == markup.counter.kind
+    costs = []
+    for passage in passages:
+        text = neutralise(passage.text)
+        costs.append(passage.tokens if stored and text == passage.text else markup.counter.count(text))
+    return costs
 
 
 def _needs_neutralising(document: Document) -> bool:
@@ -335,41 +361,39 @@ def _structure(document: Document) -> tuple[list[int], list[str]]:
 
 def _styled_structure(passages: Sequence[Passage]) -> tuple[list[int], list[str]]:
     """From the headings the reader found (DOCX styles, PDF outline, Markdown, HTML)."""
-    ranks, sections = [], []
-    previous: list[str] = []
-    for i, passage in enumerate(passages):
-        path = passage.heading.split(" > ") if passage.heading else []
-        if i and path != previous:
-            common = sum(1 for _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(path, previous)))
-            ranks.append(min(common + 1, 6))
-        else:
-            ranks.append(_plain_rank(passages, i))
-        sections.append(passage.heading)
-        previous = path
-    return ranks, sections
+    ranks = _plain_ranks(passages)
+    previous = passages[0].heading if passages else ""
+    for i in range(1, len(passages)):
+        heading = passages[i].heading
+        if heading != previous:
+            path, before = heading.split(" > ") if heading else [], previous.split(" > ") if previous else []
+            common = sum(1 for _ in itertools.takewhile(lambda pair: pair[0] == pair[1], zip(path, before)))
+            ranks[i] = min(common + 1, 6)
+            previous = heading
+    return ranks, [p.heading for p in passages]
 
 
 def _guessed_structure(passages: Sequence[Passage]) -> tuple[list[int], list[str]]:
     """From heading-like lines ("CHAPTER IV") opening a paragraph, for unstyled documents."""
-    ranks, sections = [], []
+    ranks = _plain_ranks(passages)
+    sections = []
     stack: list[tuple[int, str]] = []
+    path = ""
     for i, passage in enumerate(passages):
-        depth = heading_depth(_first_line(passage.text)) if _starts_block(passages, i) else None
+        depth = heading_depth(_first_line(passage.text)) if ranks[i] == PARAGRAPH_RANK else None
         if depth is not None:
             stack = [entry for entry in stack if entry[0] < depth] + [(depth, " ".join(_first_line(passage.text).split()))]
-            ranks.append(depth)
-        else:
-            ranks.append(_plain_rank(passages, i))
-        sections.append(" > ".join(title for _depth, title in stack))
+            path = " > ".join(title for _depth, title in stack)
+            ranks[i] = depth
+        sections.append(path)
     return ranks, sections
 
 
-def _starts_block(passages: Sequence[Passage], i: int) -> bool:
-    return i == 0 or passages[i - 1].text.endswith("\n")
-
-
-def _plain_rank(passages: Sequence[Passage], i: int) -> int:
-    return PARAGRAPH_RANK if _starts_block(passages, i) else SENTENCE_RANK
+def _plain_ranks(passages: Sequence[Passage]) -> list[int]:
+    """Paragraph ends (the passage before ends a block) rank above sentence ends."""
+    ranks = [PARAGRAPH_RANK]
+    ranks += [PARAGRAPH_RANK if p.text.endswith("\n") else SENTENCE_RANK for p in passages[:-1]]
+    return ranks[: len(passages)]
 
 
 # ----------------------------------------------------------------------------- splitting

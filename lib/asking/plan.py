@@ -349,7 +349,7 @@ def make_plan(
         raise InputError("No documents selected: add at least one document to ask about.")
     think = settings.think if think is None else bool(think)
     setup = _Setup(
-        selection=tuple(assign_unique_ids(prompt.sorted_documents(documents))),
+        selection=_with_ids(documents, assign_unique_ids),
         question=question, settings=settings, think=think, context=int(context or settings.context),
         counter=counter or get_counter(), history=tuple(history), speed=speed or ServerSpeed(),
         concurrency=concurrency or default_concurrency(settings), ranker=ranker,
@@ -358,6 +358,24 @@ def make_plan(
     if mode == "auto":
         return _plan_auto(setup)
     return PLANNERS[mode](setup)
+
+
+_SELECTIONS: list[tuple[tuple, tuple]] = []
+"""The latest selections with their IDs assigned: (the documents given, the documents with IDs)."""
+SELECTIONS_KEPT = 4
+
+
+def _with_ids(documents: Sequence[Document], assign) -> tuple[Document, ...]:
+    """The documents in prompt order with IDs unique across them (remembered: a second question
+    over the same selection does not assign them again)."""
+    given = tuple(documents)
+    for key, assigned in _SELECTIONS:
+        if len(key) == len(given) and all(a is b for a, b in zip(key, given)):
+            return assigned
+    assigned = tuple(assign(prompt.sorted_documents(given)))
+    _SELECTIONS.insert(0, (given, assigned))
+    del _SELECTIONS[SELECTIONS_KEPT:]
+    return assigned
 
 
 @dataclass

@@ -229,9 +229,13 @@ def plan_question(documents: Sequence[Document], question: str, settings: Settin
     from .plan import make_plan
 
     backend, server_info, context, warning = connect(settings, backend, server_info, think)
-    ratio = server_token_ratio(backend, settings, documents) if mode in ("all", "auto") else 1.0
-    plan = make_plan(documents, question, settings, mode=mode, think=think, context=context, ranker=ranker,
-                     speed=speed, concurrency=concurrency, history=history, server_ratio=ratio)
+    values = dict(mode=mode, think=think, context=context, ranker=ranker, speed=speed, concurrency=concurrency,
+                  history=history)
+    plan = make_plan(documents, question, settings, **values)
+    if plan.mode == "all" or "all" in plan.alternatives:
+        ratio = server_token_ratio(backend, settings, documents)
+        if ratio > 1.0:  # a tokenizer other than Qwen3's: pack below the budget by that much
+            plan = make_plan(documents, question, settings, server_ratio=ratio, **values)
     if warning:
         plan.notes.insert(0, warning)
     return plan, backend, server_info

@@ -257,6 +257,7 @@ class _TerminalView:
         self.total = total
         self.tty = sys.stderr.isatty()
         self.in_thinking = False
+        self.streamed = False
 
     def _err(self, text: str, end: str = "\n") -> None:
         sys.stderr.write(text + end)
@@ -281,6 +282,7 @@ class _TerminalView:
             self._err(event.text, end="")
         elif event.kind == "content":
             self._end_thinking()
+            self.streamed = True
             sys.stdout.write(event.text)
             sys.stdout.flush()
 
@@ -291,7 +293,7 @@ class _TerminalView:
 
     def finish(self, answer) -> None:
         self._end_thinking()
-        if answer.mode == "all" and answer.no_answer and not answer.calls[-1:] == []:
+        if not self.streamed:  # no composing call (nothing found): the answer was not streamed
             sys.stdout.write(answer.answer)
         sys.stdout.write("\n")
         if answer.citations:
