@@ -196,3 +196,14 @@ def test_a_server_counting_more_tokens_gets_calls_packed_below_its_budget():
     assert len(packed.calls) > len(plain.calls)
     assert all(c.prompt_tokens * ratio <= plain.context - 300 for c in packed.calls)
     assert any("counts 2" in note for note in packed.notes)
+
+
+def test_a_follow_up_question_carries_the_earlier_questions_after_the_documents():
+    history = [("Who owns the estate?", "The heir does.")]
+    first = make_plan(selection(), QUESTION, settings(), mode="all")
+    follow = make_plan(selection(), "And after the sale?", settings(), mode="all", history=history)
+    text = sent_prompt(follow, follow.calls[0])
+    assert "Earlier questions in this conversation:\n- Who owns the estate?" in text
+    assert text.index("</documents>") < text.index("Earlier questions")  # after the documents: cache kept
+    assert sent_prompt(first, first.calls[0]).split("</documents>")[0] == text.split("</documents>")[0]
+    assert follow.key != first.key

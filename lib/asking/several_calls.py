@@ -53,6 +53,8 @@ ATTEMPTS = 2
 MAX_ROUNDS = 3
 """Rounds of condensing evidence before the excess is left out (and named)."""
 POLL_S = 0.05
+COMPOSE_MARGIN = 16
+"""Tokens kept in hand when evidence items, counted one by one, are fitted into the composing call."""
 
 
 # ----------------------------------------------------------------------------- plain data
@@ -273,7 +275,7 @@ def run_plan(
     if warning:
         run.warnings.append(warning)
     yield from run.read()
-    if run.cancelled:
+    if run.cancelled or (cancel is not None and cancel.is_set()):
         yield RunEvent("cancelled", text=run.cancel_text(), state=run.state, progress=run.progress())
         return
     yield from run.compose()
@@ -621,8 +623,10 @@ class _Run:
         yield RunEvent("final", answer=answer, state=self.state, progress=self.progress())
 
     def _compose_limits(self, think: bool) -> tuple[int, int]:
+        """(tokens of the composing prompt without evidence, the most it may take; items are
+        counted one by one, so a few tokens are kept in hand)."""
         fixed = self.counter.count(prompt.render_chat(compose_messages([], self.plan.question, self.plan.history), think))
-        return fixed, self.plan.context - self.settings.reserved(think)
+        return fixed, self.plan.context - self.settings.reserved(think) - COMPOSE_MARGIN
 
     def _condense(self, answer: PlannedAnswer, items: list[Evidence]):
         """Rounds that condense evidence too large for the composing call; the excess, if any, named."""
