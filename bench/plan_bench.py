@@ -189,6 +189,15 @@ def bench_read_once(paths: list[Path]) -> dict:
             "ratio_sent": round(sent / document_tokens, 4), "rounds": answer.rounds}
 
 
+def gguf_count(text: str) -> int:
+    """Tokens of `text` by the real engine's own tokenizer (SmolLM2's GGUF, vocabulary only)."""
+    import llama_cpp
+    from llama_engine import smollm_gguf
+
+    vocab = llama_cpp.Llama(model_path=str(smollm_gguf()), vocab_only=True, verbose=False)
+    return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
 def bench_real(tag: str, n_ctx: int) -> dict:
     """Read-once on the real engine: the server's own count of evaluated prompt tokens."""
     from llama_engine import start_engine
@@ -207,15 +216,7 @@ def bench_real(tag: str, n_ctx: int) -> dict:
         events = list(run_plan(plan, settings, backend=backend, server_info=info))
         evaluated = sum(engine.evaluated_tokens(engine.log_since(mark)))
         answer = events[-1].answer
-        own = backend.count_prompt  # the server's own count of the document, for a fair denominator
-        from lib.servers.protocol import ChatRequest
-
-        def server_count(content: str) -> int:
-            return own(ChatRequest(model=settings.model, messages=[{"role": "user", "content": content}], think=False,
-                                   num_ctx=n_ctx, num_keep=0, num_predict=1, keep_alive="5m", temperature=0.7,
-                                   top_p=0.8, top_k=20)) or 0
-
-        document_tokens = server_count(documents[0].text) - server_count("")
+    document_tokens = gguf_count(documents[0].text)  # the server's tokenizer: the same GGUF's vocabulary
     return {"n_ctx": n_ctx, "document_tokens_server": document_tokens, "folio_document_tokens": documents[0].tokens,
             "calls": len(answer.calls), "evaluated": evaluated, "ratio": round(evaluated / document_tokens, 4)}
 

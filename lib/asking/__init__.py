@@ -4,7 +4,9 @@ Owns the prompt (`prompt.py`: the pinned system instructions, the documents as r
 the Qwen3 chat template as Ollama renders it, and `PromptBuild`, the one object a
 question's budget, request and num_keep derive from), the budget (`budget.py`), the
 citations and their verification (`citations.py`), and answering (`answering.py`:
-`ask_stream`, `ask`, `Answer`).
+`ask_stream`, `ask`, `Answer`). When a selection does not fit one call: its parts
+(`parts.py`), packing (`packing.py`), the plan (`plan.py`), evidence (`evidence.py`) and
+the run of several calls (`several_calls.py`); see docs/readme/plan.md.
 
 May import: the shared ground, lib.reading (tokens, passage IDs), lib.servers (the
 protocol and the backends) and lib.library (the store). Never lib.output or lib.cli.
