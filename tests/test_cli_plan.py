@@ -149,3 +149,19 @@ def test_when_no_part_holds_anything_relevant_the_answer_says_so(fake, books):
     assert done.returncode == 0, done.stderr
     assert "The documents do not answer this question." in done.stdout
     assert "no composing call" in done.stderr
+
+
+def test_the_estimate_comes_from_the_speed_of_earlier_answers_in_the_history(fake, books):
+    from lib.library.store import open_store
+
+    with open_store(os.environ["FOLIO_DATA_DIR"]) as store:
+        conversation = store.create_conversation([], "earlier")
+        store.add_turn(conversation, "Who pays?", {
+            "answer": "...", "model": fake.model,
+            "calls": [{"server_prompt_tokens": 50_000, "cached_tokens": 0, "prompt_eval_s": 25.0,
+                       "eval_count": 400, "eval_s": 10.0}]})
+    done = run_cli(fake, "plan", *books, "-q", "Where is clause3x4?", "--mode", "all", "--json")
+    assert done.returncode == 0, done.stderr
+    estimate = json.loads(done.stdout)["estimate"]
+    assert estimate["read_tokens_per_s"] == 2000.0 and estimate["write_tokens_per_s"] == 40.0
+    assert estimate["seconds"] > 0 and estimate["text"].startswith("about ")

@@ -191,14 +191,16 @@ def test_the_answer_citing_a_passage_no_call_reported_is_invalid(ollama):
     assert any("not in the evidence" in w for w in answer.warnings)
 
 
-def test_nothing_relevant_anywhere_answers_without_a_composing_call(ollama):
+@pytest.mark.parametrize("reply", [NOTHING, prompt.NO_ANSWER])
+def test_nothing_relevant_anywhere_answers_without_a_composing_call(ollama, reply):
     settings = ollama_settings(ollama)
     plan = make_plan(selection(), "Who won the 1998 World Cup final?", settings, mode="all")
-    ollama.script(answer=lambda body, p: NOTHING)
+    ollama.script(answer=lambda body, p: reply)
     _events, answer = run(plan, settings)
     assert len(ollama.chat_bodies) == len(plan.calls)
     assert answer.no_answer and answer.answer == prompt.NO_ANSWER and not answer.citations
     assert any("no composing call" in w for w in answer.warnings)
+    assert not any("could not be read as evidence" in w for w in answer.warnings)
 
 
 # ----------------------------------------------------------------------------- failures and cancel

@@ -149,8 +149,11 @@ def where_text(piece: str, passage: Passage) -> str:
 
 
 def says_nothing(text: str) -> bool:
-    """Whether a reading call said its portion holds nothing relevant (and cited nothing)."""
-    return fold(NOTHING_RELEVANT)[0] in fold(text)[0] and not parse_citations(text)
+    """Whether a reading call said its portion holds nothing relevant (and cited nothing); the
+    one-call 'documents do not answer' sentence, which models fall back on, says the same."""
+    folded = fold(text)[0]
+    said = fold(NOTHING_RELEVANT)[0] in folded or fold(NO_ANSWER.rstrip("."))[0] in folded
+    return said and not parse_citations(text)
 
 
 def parse_evidence(text: str, readable: Readable, call: int, elsewhere=None) -> list[Evidence]:
