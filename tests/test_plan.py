@@ -66,6 +66,8 @@ def test_read_everything_reads_every_passage_once_with_ids_unique_across_calls()
         for piece in call.pieces:
             assert piece.passages == by_name[piece.document.name].passages[piece.start:piece.end]
     assert len(plan.calls) > 3
+    again = make_plan(list(reversed(documents)), QUESTION, settings(), mode="all")  # another run, another order
+    assert [p.id for c in again.calls for piece in c.pieces for p in piece.passages] == ids  # stable
     assert all(d.read for d in plan.documents)
     assert {d.name: d.parts for d in plan.documents}["book.md"] > 1
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 
 import pytest
@@ -19,7 +18,7 @@ from lib.reading.tokens import get_counter
 
 from answer_fixtures import lease
 from fake_ollama import FakeOllama
-from fake_openai import EVIDENCE_ITEM, NOTHING, PLAN_PASSAGE, FakeOpenAI, evidence_reply, folio_answer
+from fake_openai import EVIDENCE_ITEM, NOTHING, PLAN_PASSAGE, FakeOpenAI, folio_answer
 from plan_fixtures import markdown_book, plain_book, small_documents, word_ranker
 
 QUESTION = "Where is clause3x4?"

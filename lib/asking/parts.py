@@ -36,11 +36,12 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..documents import Document, Passage, page_range_text
+from ..documents import Document, Passage
 from ..errors import InputError
 from .prompt import neutralise
 
@@ -261,6 +262,7 @@ class MarkupCounter:
 
 
 _layouts: OrderedDict = OrderedDict()
+_layouts_lock = threading.Lock()  # the app plans in several threads
 
 
 def layout_of(document: Document, markup: MarkupCounter) -> Layout:
@@ -268,14 +270,16 @@ def layout_of(document: Document, markup: MarkupCounter) -> Layout:
     passages = document.passages
     key = (document.sha256, passages[0].id if passages else "", len(passages), markup.counter.kind,
            document.counter)
-    found = _layouts.get(key)
-    if found is not None:
-        _layouts.move_to_end(key)
-        return found
+    with _layouts_lock:
+        found = _layouts.get(key)
+        if found is not None:
+            _layouts.move_to_end(key)
+            return found
     layout = _build_layout(document, markup)
-    _layouts[key] = layout
-    while len(_layouts) > LAYOUT_CACHE:
-        _layouts.popitem(last=False)
+    with _layouts_lock:
+        _layouts[key] = layout
+        while len(_layouts) > LAYOUT_CACHE:
+            _layouts.popitem(last=False)
     return layout
 
 
@@ -475,7 +479,3 @@ def _best_cut(layout: Layout, start: int, end: int, room: int) -> int:
             break  # nothing earlier can beat a top-level heading nearer the end
     return best
 
-
-def piece_pages_text(piece: Piece) -> str:
-    pages = piece.pages
-    return page_range_text(pages[0], pages[1]) if pages else ""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -363,18 +364,21 @@ def make_plan(
 _SELECTIONS: list[tuple[tuple, tuple]] = []
 """The latest selections with their IDs assigned: (the documents given, the documents with IDs)."""
 SELECTIONS_KEPT = 4
+_SELECTIONS_LOCK = threading.Lock()
 
 
 def _with_ids(documents: Sequence[Document], assign) -> tuple[Document, ...]:
     """The documents in prompt order with IDs unique across them (remembered: a second question
     over the same selection does not assign them again)."""
     given = tuple(documents)
-    for key, assigned in _SELECTIONS:
-        if len(key) == len(given) and all(a is b for a, b in zip(key, given)):
-            return assigned
+    with _SELECTIONS_LOCK:
+        for key, assigned in _SELECTIONS:
+            if len(key) == len(given) and all(a is b for a, b in zip(key, given)):
+                return assigned
     assigned = tuple(assign(prompt.sorted_documents(given)))
-    _SELECTIONS.insert(0, (given, assigned))
-    del _SELECTIONS[SELECTIONS_KEPT:]
+    with _SELECTIONS_LOCK:
+        _SELECTIONS.insert(0, (given, assigned))
+        del _SELECTIONS[SELECTIONS_KEPT:]
     return assigned
 
 

@@ -40,7 +40,7 @@ from . import prompt
 from .answering import (Answer, ask_stream, build_request, call_record, check_thinking, prompt_mismatch,
                         refuse_if_over, refuse_if_server_over, resolve_context)
 from .budget import Budget, budget_of
-from .citations import Citation, check_answer
+from .citations import check_answer
 from .evidence import (EVIDENCE_PROMPT, Evidence, Readable, compose_messages, parse_evidence, reduce_messages,
                        render_item, says_nothing)
 from .parts import Piece, render_piece
@@ -847,4 +847,4 @@ def _citation_warnings(report) -> None:
 
 
 __all__ = ["CallResult", "RunState", "Progress", "PlannedAnswer", "RunEvent", "run_plan", "compose_answer",
-           "connect", "plan_question", "server_token_ratio", "check_composed", "Citation"]
+           "connect", "plan_question", "server_token_ratio", "check_composed"]
