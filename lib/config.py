@@ -123,6 +123,8 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     api_key: str = ""
     """Bearer token for OpenAI-compatible servers that need one."""
+    concurrency: int = 0
+    """Calls of a several-call plan in flight at once; 0 = by server kind (OpenAI-compatible 4, Ollama 1)."""
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -153,6 +155,7 @@ ENV_NAMES = {
     "ocr_language": "FOLIO_OCR_LANGUAGE",
     "data_dir": "FOLIO_DATA_DIR",
     "api_key": "FOLIO_API_KEY",
+    "concurrency": "FOLIO_CONCURRENCY",
 }
 
 

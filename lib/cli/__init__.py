@@ -1,9 +1,9 @@
 """cli: `python -m lib COMMAND ...`, the scripting interface (keep it stable).
 
 Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`:
-`ingest.py` (ingest; `ingest_job.py` for --collection), `ask.py` (ask, doctor),
-`collections.py` (collections), `jobs.py` (jobs), `probe.py` (probe) and `evaluate.py` (eval).
-Exit statuses come from the error tree
+`ingest.py` (ingest; `ingest_job.py` for --collection), `ask.py` (ask in one call, doctor),
+`plan.py` (plan, and the modes of ask), `collections.py` (collections), `jobs.py` (jobs),
+`probe.py` (probe) and `evaluate.py` (eval). Exit statuses come from the error tree
 (lib/errors.py): 2 for the user's input, 3 for the model server.
 
 May import: every stage of lib (it is the top). Never streamlit or ui/.
@@ -15,10 +15,10 @@ import argparse
 import sys
 
 from ..errors import FolioError
-from . import ask, collections, evaluate, ingest, ingest_job, jobs, probe
+from . import ask, collections, evaluate, ingest, ingest_job, jobs, plan, probe
 
-COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "collections": collections, "jobs": jobs,
-            "probe": probe, "eval": evaluate}
+COMMANDS = {"ingest": ingest, "ask": plan, "doctor": ask, "plan": plan, "collections": collections,
+            "jobs": jobs, "probe": probe, "eval": evaluate}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.add_parser(sub)
     probe.add_parser(sub)
     evaluate.add_parser(sub)
+    plan.add_parser(sub)  # also gives `ask` its --mode and --concurrency
     return parser
 
 

@@ -1,0 +1,167 @@
+"""`python -m lib plan` and `python -m lib ask --mode ...` as a user or a script runs them,
+against the fake OpenAI-compatible server (a real HTTP server in this test process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fake_openai import FakeOpenAI
+from plan_fixtures import paragraph
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTEXT = 3000
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAI(max_model_len=CONTEXT) as server:
+        yield server
+
+
+@pytest.fixture
+def books(tmp_path) -> list[str]:
+    """Two plain-text books with chapters and a short memo: far more than one small call holds."""
+    paths = []
+    for name, first in (("alpha.txt", 1), ("beta.txt", 20)):
+        chapters = []
+        for chapter in range(first, first + 5):
+            chapters.append(f"CHAPTER {chapter}")
+            chapters += [paragraph(chapter, k) for k in range(1, 7)]
+        path = tmp_path / name
+        path.write_text("\n\n".join(chapters) + "\n", encoding="utf-8")
+        paths.append(str(path))
+    memo = tmp_path / "memo.txt"
+    memo.write_text("The memo says the estate was sold in 1998.\n", encoding="utf-8")
+    return paths + [str(memo)]
+
+
+def run_cli(fake, *args: str, host: str | None = None, **env_extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+    env.update(FOLIO_DATA_DIR=os.environ.get("FOLIO_DATA_DIR", ""), FOLIO_BACKEND="openai",
+               FOLIO_HOST=host or fake.url, FOLIO_MODEL=fake.model, FOLIO_CONTEXT=str(CONTEXT),
+               FOLIO_ANSWER_RESERVE="300", **env_extra)
+    return subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=180)
+
+
+def test_plan_prints_the_calls_and_sends_nothing(fake, books):
+    done = run_cli(fake, "plan", *books, "-q", "Where is clause3x4?", "--mode", "all", "--json")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["mode"] == "all" and plan["fits"] and len(plan["calls"]) >= 3
+    assert plan["call_count"] == len(plan["calls"]) + 1 and plan["final"]["kind"] == "compose"
+    assert plan["estimate"]["seconds"] is None and plan["estimate"]["text"].startswith("unknown")
+    assert plan["prompt_tokens"] == sum(c["prompt_tokens"] for c in plan["calls"])
+    assert all(c["prompt_tokens"] + c["num_predict"] <= CONTEXT for c in plan["calls"])
+    reads = [r for c in plan["calls"] for r in c["reads"]]
+    assert {r["document"] for r in reads} == {"alpha.txt", "beta.txt", "memo.txt"}
+    assert any(r["parts"] > 1 and r["section"].startswith("CHAPTER") for r in reads if r["part"] > 1)
+    assert plan["concurrency"] == 4 and "first-fit decreasing" in plan["packing"]
+    assert fake.chat_bodies == []
+
+
+def test_plan_in_words(fake, books):
+    done = run_cli(fake, "plan", *books, "-q", "Where is clause3x4?", "--mode", "all")
+    assert done.returncode == 0, done.stderr
+    assert "Plan: read everything" in done.stdout and "call 1 of" in done.stdout
+    assert "alpha.txt, part 1 of" in done.stdout and "Estimated time: unknown" in done.stdout
+
+
+def test_plan_without_a_server_uses_the_configured_context_and_says_so(fake, books):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    done = run_cli(fake, "plan", *books, "-q", "Where is clause3x4?", "--mode", "all", "--json", host=closed)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["context"] == CONTEXT and any("could not be asked" in n for n in plan["notes"])
+
+
+def test_auto_asks_nothing_when_one_call_cannot_hold_the_documents(fake, books):
+    done = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?", "--json")
+    assert done.returncode == 2
+    data = json.loads(done.stdout)
+    assert data["exit_status"] == 2 and data["error"].startswith("Nothing was asked.")
+    assert data["plan"]["mode"] == "auto"
+    assert data["plan"]["alternatives"]["all"]["fits"]
+    assert fake.chat_bodies == []
+    words = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?")
+    assert words.returncode == 2 and "--mode all (read everything):" in words.stderr
+
+
+def test_ask_reading_everything_prints_one_json_object_with_its_plan(fake, books):
+    done = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?", "--mode", "all", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    # the keys of a one-call answer are all there, and the plan's
+    assert {"answer", "thinking", "citations", "warnings", "calls", "interrupted", "no_answer", "model"} <= set(data)
+    assert {"plan", "evidence", "unread", "mode"} <= set(data)
+    planned = data["plan"]["calls"]
+    assert len(data["calls"]) == len(planned) + 1
+    for call, record in zip(planned, data["calls"]):
+        assert record["prompt_tokens"] == call["prompt_tokens"]
+        assert record["server_prompt_tokens"] == record["server_counted_prompt"]
+        assert record["reads"] == call["reads"]
+        assert {"documents", "num_ctx", "num_keep", "first_token_s", "total_s", "done_reason"} <= set(record)
+    assert data["citations"] and all(c["status"] == "verified" for c in data["citations"])
+    assert "clause3x4" in data["answer"] and not data["unread"]
+
+
+def test_ask_reading_everything_shows_progress_then_the_answer(fake, books):
+    done = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?", "--mode", "all", "--concurrency", "2")
+    assert done.returncode == 0, done.stderr
+    assert "folio: call 1 of" in done.stderr and "reading alpha.txt" in done.stderr
+    assert "evidence item(s)" in done.stderr and "Composing the answer" in done.stderr
+    assert "clause3x4" in done.stdout and "Citations:" in done.stdout
+    assert fake.peak <= 2
+
+
+def test_a_part_that_cannot_be_read_is_named_and_the_exit_status_says_so(fake, books):
+    fake.fail_next(500, "The engine crashed (EngineDeadError).").fail_next(500, "The engine crashed (EngineDeadError).")
+    done = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?", "--mode", "all", "--concurrency", "1", "--json")
+    assert done.returncode == 3, done.stderr
+    data = json.loads(done.stdout)
+    [unread] = data["unread"]
+    assert unread["document"] == "alpha.txt" and unread["part"] == 1
+    assert any(w.startswith("Part 1 of") and "alpha.txt was not read" in w and "EngineDeadError" in w
+               for w in data["warnings"])
+
+
+def test_a_bad_concurrency_is_refused(fake, books):
+    done = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?", "--mode", "all", "--concurrency", "0")
+    assert done.returncode == 2 and "--concurrency 0" in done.stderr
+
+
+def test_mode_one_is_the_single_call_refusal_as_before(fake, books):
+    done = run_cli(fake, "ask", *books, "-q", "Where is clause3x4?", "--mode", "one")
+    assert done.returncode == 2 and "over by" in done.stderr and fake.chat_bodies == []
+
+
+def test_when_no_part_holds_anything_relevant_the_answer_says_so(fake, books):
+    done = run_cli(fake, "ask", *books, "-q", "Who won the World Cup?", "--mode", "all")
+    assert done.returncode == 0, done.stderr
+    assert "The documents do not answer this question." in done.stdout
+    assert "no composing call" in done.stderr
+
+
+def test_the_estimate_comes_from_the_speed_of_earlier_answers_in_the_history(fake, books):
+    from lib.library.store import open_store
+
+    with open_store(os.environ["FOLIO_DATA_DIR"]) as store:
+        conversation = store.create_conversation([], "earlier")
+        store.add_turn(conversation, "Who pays?", {
+            "answer": "...", "model": fake.model,
+            "calls": [{"server_prompt_tokens": 50_000, "cached_tokens": 0, "prompt_eval_s": 25.0,
+                       "eval_count": 400, "eval_s": 10.0}]})
+    done = run_cli(fake, "plan", *books, "-q", "Where is clause3x4?", "--mode", "all", "--json")
+    assert done.returncode == 0, done.stderr
+    estimate = json.loads(done.stdout)["estimate"]
+    assert estimate["read_tokens_per_s"] == 2000.0 and estimate["write_tokens_per_s"] == 40.0
+    assert estimate["seconds"] > 0 and estimate["text"].startswith("about ")
