@@ -120,6 +120,9 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     api_key: str = ""
     """Bearer token for OpenAI-compatible servers that need one."""
+    concurrency: int = 0
+    """Calls in flight at once for work of many calls (review tables); 0 = by server kind:
+    1 for Ollama (raise it with OLLAMA_NUM_PARALLEL), 4 for OpenAI-compatible servers."""
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -149,6 +152,7 @@ ENV_NAMES = {
     "ocr_language": "FOLIO_OCR_LANGUAGE",
     "data_dir": "FOLIO_DATA_DIR",
     "api_key": "FOLIO_API_KEY",
+    "concurrency": "FOLIO_CONCURRENCY",
 }
 
 
