@@ -1,7 +1,7 @@
 """cli: `python -m lib COMMAND ...`, the scripting interface (keep it stable).
 
 Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`:
-`ingest.py` (ingest) and `ask.py` (ask, doctor). Exit statuses come from the error tree
+`ingest.py` (ingest), `ask.py` (ask, doctor) and `review.py` (review tables). Exit statuses come from the error tree
 (lib/errors.py): 2 for the user's input, 3 for the model server.
 
 May import: every stage of lib (it is the top). Never streamlit or ui/.
@@ -13,9 +13,9 @@ import argparse
 import sys
 
 from ..errors import FolioError
-from . import ask, ingest
+from . import ask, ingest, review
 
-COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask}
+COMMANDS = {"ingest": ingest, "ask": ask, "doctor": ask, "review": review}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ingest.add_parser(sub)
     ask.add_parser(sub)
+    review.add_parser(sub)
     return parser
 
 

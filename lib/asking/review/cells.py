@@ -82,10 +82,11 @@ class Cell:
         return sum(1 for c in self.citations if c.get("status") == "verified")
 
     def shown(self) -> tuple[Any, str | None]:
-        """(value, unit) as the table shows it: the reviewer's edit wins over the model's value."""
+        """(typed value, unit) as the table shows it: the reviewer's edit wins over the model's value.
+        None when the model's value could not be read in its type (its words are in `text`)."""
         if self.edit is not None:
             return self.edit.get("value"), self.edit.get("unit")
-        return (self.value if self.value is not None else (self.text or None)), self.unit
+        return self.value, self.unit
 
     def to_json(self) -> dict:
         return asdict(self)

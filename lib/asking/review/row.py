@@ -24,6 +24,8 @@ from ...documents import Document
 from ...errors import (
     BudgetExceeded,
     ModelNotFound,
+    ServerBusy,
+    ServerCrashed,
     ServerError,
     ServerTooOld,
     ServerUnreachable,
@@ -56,6 +58,8 @@ class Row:
     warnings: list[str] = field(default_factory=list)
     constrained: bool = True
     """Whether the answer was constrained to the schema (False after a server refused it)."""
+    retryable: bool = False
+    """The row failed for a passing reason (busy, crashed, interrupted): worth one more try."""
 
 
 @dataclass
@@ -131,6 +135,7 @@ def review_row(
     except FATAL:
         raise
     except ServerError as exc:
+        row.retryable = isinstance(exc, (ServerBusy, ServerCrashed))
         return _failed(row, columns, str(exc))
     if cancel is not None and cancel.is_set():
         row.cells = {}  # a cancelled row is not stored: the next run asks it again
@@ -138,6 +143,7 @@ def review_row(
     request = dataclasses.replace(request, format=reply_schema(columns) if row.constrained else None)
     row.call = _record(document, request, budget, server_count, streamed, row)
     if streamed.interrupted:
+        row.retryable = True
         return _failed(row, columns, f"The answer was interrupted: {streamed.interrupted}")
     _fill(row, document, columns, streamed, request)
     return row

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from ...config import Settings
-from ...errors import InputError, ServerBusy, ServerCrashed
+from ...errors import InputError
 from ...library.reviews import ReviewStore
 from ...library.store import NotInStore
 from ..answering import check_thinking, resolve_context
@@ -33,7 +33,6 @@ from .row import FATAL, Row, review_row
 from .table import WorkItem, load_table
 
 DEFAULT_CONCURRENCY = {"ollama": 1, "openai": 4}
-RETRIED_REASONS = ("interrupted", "busy", "crashed", "closed the connection", "dropped")
 
 
 def concurrency_for(settings: Settings, wanted: int | None = None) -> int:
@@ -102,8 +101,7 @@ def answer_item(store, item: WorkItem, settings: Settings, *, backend, context: 
 
 
 def _passing_failure(row: Row) -> bool:
-    failed = [c for c in row.cells.values() if c.status == "failed"]
-    return bool(failed) and any(word in failed[0].reason.lower() for word in RETRIED_REASONS)
+    return row.retryable and any(c.status == "failed" for c in row.cells.values())
 
 
 def save(store, table_id: int, row: Row) -> None:

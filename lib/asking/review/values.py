@@ -184,21 +184,31 @@ def read_number(text: str) -> Typed:
     match = _NUMBER.search(plain)
     if not match:
         raise ValueError(f"could not read {text!r} as a number")
-    number = parse_digits(match.group("digits").strip(), text)
     if match.group("sign"):
         negative = True
     before, after = plain[: match.start()].strip(), plain[match.end():].strip()
     factor, after = _multiplier(after)
+    unit = _unit(before, after)
+    number = parse_digits(match.group("digits").strip(), text, money=_is_money(unit))
     value = number * factor
     value = -value if negative else value
-    unit = _unit(before, after)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         value = int(value)
     return Typed(value, text, unit)
 
 
-def parse_digits(digits: str, text: str = "") -> float | int:
-    """'1,250,000' 1250000; '1.250.000,5' 1250000.5; '12,5' 12.5; '1 000' 1000; "1'000" 1000."""
+def _is_money(unit: str | None) -> bool:
+    return bool(unit) and (unit in _CURRENCY_SYMBOLS.values() or "$" in unit or unit in _CURRENCY_CODES)
+
+
+_CURRENCY_CODES = {"EUR", "USD", "GBP", "CHF", "JPY", "CNY", "RMB", "AUD", "CAD", "HKD", "SGD", "INR", "SEK", "NOK", "DKK"}
+
+
+def parse_digits(digits: str, text: str = "", *, money: bool = False) -> float | int:
+    """'1,250,000' 1250000; '1.250.000,5' 1250000.5; '12,5' 12.5; '1 000' 1000; "1'000" 1000.
+
+    One dot before exactly three digits ('45.000') is a decimal point, except in an amount of
+    money (€ 45.000), where three decimals do not occur."""
     digits = re.sub(r"[\u00a0\u202f\u2009 '’]", " ", digits)
     if " " in digits:
         groups = digits.split()
@@ -213,7 +223,7 @@ def parse_digits(digits: str, text: str = "") -> float | int:
         digits = digits.replace(thousands, "").replace(decimal, ".")
     elif commas:
         digits = _one_separator(digits, ",", text)
-    elif dots > 1:
+    elif dots > 1 or (dots == 1 and money and re.fullmatch(r"[1-9]\d{0,2}\.\d{3}", digits)):
         digits = _one_separator(digits, ".", text)
     try:
         number = float(digits)
