@@ -33,15 +33,21 @@ from .row import FATAL, Row, review_row
 from .table import WorkItem, load_table
 
 DEFAULT_CONCURRENCY = {"ollama": 1, "openai": 4}
+SINGLE_SLOT_FLAVOURS = ("llama-cpp-python", "llama.cpp")
+"""OpenAI-compatible servers that serve one request at a time by default (llama-cpp-python even
+interrupts a running answer when another request arrives): one document at a time there."""
 
 
-def concurrency_for(settings: Settings, wanted: int | None = None) -> int:
-    """Documents in flight at once: the argument, else FOLIO_CONCURRENCY, else by server kind."""
+def concurrency_for(settings: Settings, wanted: int | None = None, flavour: str | None = None) -> int:
+    """Documents in flight at once: the argument, else FOLIO_CONCURRENCY, else by server kind
+    (Ollama 1, vLLM and other OpenAI-compatible servers 4, llama.cpp's servers 1)."""
     for value in (wanted, getattr(settings, "concurrency", 0)):
         if value:
             if value < 1:
                 raise InputError(f"Concurrency {value} is not a positive number of calls.")
             return int(value)
+    if flavour in SINGLE_SLOT_FLAVOURS:
+        return 1
     return DEFAULT_CONCURRENCY.get(settings.backend, 1)
 
 
@@ -150,7 +156,7 @@ def run_table(
         return report
     backend, context = prepare(settings, backend, server_info, think)
     state = {"constrained": True}
-    workers = min(concurrency_for(settings, concurrency), len(work))
+    workers = min(concurrency_for(settings, concurrency, getattr(backend, "flavour", None)), len(work))
 
     def one(item: WorkItem) -> Row:
         return answer_item(store, item, settings, backend=backend, context=context, think=think,
