@@ -18,6 +18,7 @@ from lib.library.reviews import ReviewStore
 from lib.library.store import Store
 from lib.reading.ingest import ingest_bytes
 from lib.reading.tokens import get_counter
+from lib.servers import make_backend
 
 from fake_ollama import FakeOllama
 from review_fixtures import COLUMNS, ReviewModel, facts, judgment_text, passage_holding
@@ -271,3 +272,22 @@ def test_stored_cells_are_exactly_what_loads(fake, store):
     calls = ReviewStore(store).calls(table.id)
     assert len(calls) == 2 and {c["document"] for c in calls} == {"case-0.txt", "case-1.txt"}
     assert json.loads(json.dumps(calls))  # plain data
+
+
+def test_process_document_is_the_job_runners_unit(fake, store):
+    """One document's work, by (table, document): asks and stores what is left, then nothing."""
+    from lib.asking.review import process_document
+
+    model = ReviewModel()
+    fake.script(answer=model)
+    documents = add_judgments(store, range(2))
+    table = create_table(store, "Matter", documents, columns(["Court", "Outcome"]))
+    settings = settings_for(fake)
+    row = process_document(store, table.id, documents[1].sha256, settings, backend=make_backend(settings),
+                           context=settings.context)
+    assert set(row.cells) == {"c1", "c2"} and model.calls == ["case-1.txt"]
+    stored = load_table(store, table.id)
+    assert stored.cell(documents[1].sha256, "c1").status == "answered"
+    assert stored.cell(documents[0].sha256, "c1").status == "pending"
+    again = process_document(store, table.id, documents[1].sha256, settings, backend=None, context=settings.context)
+    assert again.cells == {} and again.call is None and len(model.calls) == 1

@@ -192,11 +192,25 @@ class ReviewStore:
             self._touch(conn, table_id, now)
             return call_id
 
-    def cells(self, table_id: int) -> dict[tuple[str, str], StoredCell]:
-        """Every stored cell of a table by (sha256, column key)."""
+    def cells(self, table_id: int, sha256: str | None = None) -> dict[tuple[str, str], StoredCell]:
+        """Every stored cell of a table (or of one document's row) by (sha256, column key)."""
+        sql, params = "SELECT * FROM review_cells WHERE table_id = ?", [table_id]
+        if sha256 is not None:
+            sql, params = sql + " AND sha256 = ?", params + [sha256]
         with self.store._errors("read the review cells"), self.store._read() as conn:
-            rows = conn.execute("SELECT * FROM review_cells WHERE table_id = ?", (table_id,)).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         return {(r["sha256"], r["column_key"]): _stored(r) for r in rows}
+
+    def row(self, table_id: int, sha256: str) -> tuple[list[dict], dict | None]:
+        """(the table's columns, one row {"sha256", "name", "checked"} or None): one document's
+        share of the table, read without the other rows."""
+        with self.store._errors("read the review table"), self.store._read() as conn:
+            self._require(conn, table_id)
+            columns = conn.execute(
+                "SELECT * FROM review_columns WHERE table_id = ? ORDER BY position", (table_id,)).fetchall()
+            row = conn.execute("SELECT * FROM review_rows WHERE table_id = ? AND sha256 = ?", (table_id, sha256)).fetchone()
+        found = {"sha256": row["sha256"], "name": row["name"], "checked": bool(row["checked"])} if row else None
+        return [_column_dict(c) for c in columns], found
 
     def reset(self, table_id: int, which: Sequence[tuple[str, str]]) -> int:
         """Make cells pending again (to retry them alone); edits and marks stay. Returns how many."""

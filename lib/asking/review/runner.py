@@ -30,7 +30,7 @@ from ...library.store import NotInStore
 from ..answering import check_thinking, resolve_context
 from .cells import problem_cell
 from .row import FATAL, Row, review_row
-from .table import WorkItem, load_table
+from .table import WorkItem, load_row, load_table
 
 DEFAULT_CONCURRENCY = {"ollama": 1, "openai": 4}
 SINGLE_SLOT_FLAVOURS = ("llama-cpp-python", "llama.cpp")
@@ -79,11 +79,10 @@ def process_document(store, table_id: int, sha256: str, settings: Settings, *, b
                      columns: Iterable[str] | None = None, think: bool = False, constrained: bool = True,
                      cancel: threading.Event | None = None, retries: int = 1) -> Row:
     """Answer what is left of one document's row and store it; returns the row (empty when nothing was left)."""
-    table = load_table(store, table_id)
-    name = next((r.name for r in table.rows if r.sha256 == sha256), sha256[:12])
-    item = next((w for w in table.work(columns) if w.sha256 == sha256), None)
+    table = load_row(store, table_id, sha256)
+    item = next(iter(table.work(columns)), None)
     if item is None:
-        return Row(sha256=sha256, document=name)
+        return Row(sha256=sha256, document=table.rows[0].name if table.rows else sha256[:12])
     row = answer_item(store, item, settings, backend=backend, context=context, think=think,
                       constrained=constrained, cancel=cancel, retries=retries)
     save(store, table_id, row)

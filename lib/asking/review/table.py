@@ -110,6 +110,18 @@ def load_table(store, table_id: int) -> ReviewTable:
                        settings=data["settings"], updated_at=data["updated_at"])
 
 
+def load_row(store, table_id: int, sha256: str) -> ReviewTable:
+    """The table reduced to one document's row (its columns and its cells): what one call needs."""
+    reviews = ReviewStore(store)
+    column_dicts, row = reviews.row(table_id, sha256)
+    columns = [Column.from_json(c) for c in column_dicts]
+    by_key = {c.key: c for c in columns}
+    cells = {key: _merge(stored, by_key[key[1]]) for key, stored in reviews.cells(table_id, sha256).items()
+             if key[1] in by_key}
+    rows = [TableRow(row["sha256"], row["name"], row["checked"])] if row else []
+    return ReviewTable(id=table_id, title="", columns=columns, rows=rows, cells=cells)
+
+
 def _column_record(column: Column) -> dict:
     return dict(column.to_json(), fingerprint=column.fingerprint)
 
