@@ -198,6 +198,18 @@ def test_terminal_output_and_preset(fake, tmp_path):
     assert len(body["format"]["required"]) == 8
 
 
+def test_a_preset_column_is_edited_by_a_column_of_the_same_title(fake, tmp_path):
+    fake.script(answer=ReviewModel())
+    files = judgments(tmp_path, 1)
+    done = run_cli(*files, "--preset", "theses", "--column", "Sample size: How many people took part?",
+                   "--type", "Method=text", "--host", fake.url, "--json")
+    assert done.returncode == 0, done.stderr
+    columns = {c["title"]: c for c in json.loads(done.stdout)["columns"]}
+    assert len(columns) == 6
+    assert columns["Sample size"]["question"] == "How many people took part?" and columns["Sample size"]["type"] == "number"
+    assert columns["Method"]["type"] == "text" and columns["Method"]["options"] == []
+
+
 def test_collection_waits_for_the_librarys_collections(tmp_path):
     done = run_cli("--collection", "Matter 42", "--column", "A: q", "--host", f"http://127.0.0.1:{closed_port()}")
     assert done.returncode == 2 and "--collection" in done.stderr

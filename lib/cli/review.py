@@ -20,6 +20,7 @@ import json
 import queue
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from ..config import load_settings
@@ -41,7 +42,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--collection", help="review the documents of a library collection instead of files")
     parser.add_argument("--column", action="append", default=[], metavar='"TITLE: QUESTION"',
                         help="a column: its title, a colon, the question (repeat for more columns)")
-    parser.add_argument("--preset", help="start from a ready column set: judgments, manuals or theses")
+    parser.add_argument("--preset", help="start from a ready column set: judgments, manuals or theses "
+                        "(a --column with the title of one of its columns replaces it)")
     parser.add_argument("--type", action="append", default=[], metavar="TITLE=TYPE",
                         help="a column's type: text, yesno, date, number, options:A,B,C or list (default text)")
     parser.add_argument("--title", help="the table's title (default: from the documents)")
@@ -90,7 +92,13 @@ def _columns(args):
     from ..asking.review.columns import apply_types, check_columns, parse_column, preset
 
     columns = preset(args.preset) if args.preset else []
-    columns += [parse_column(spec) for spec in args.column]
+    from_preset = len(columns)
+    for column in (parse_column(spec) for spec in args.column):
+        same = [i for i, c in enumerate(columns[:from_preset]) if c.title.casefold() == column.title.casefold()]
+        if same:  # a --column titled like a preset column edits its question (its type stays unless --type)
+            columns[same[0]] = replace(columns[same[0]], question=column.question)
+        else:
+            columns.append(column)
     return apply_types(check_columns(columns), args.type)
 
 
