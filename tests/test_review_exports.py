@@ -147,6 +147,18 @@ def test_filters_by_value_and_needs_review(reviewed):
     assert filter_rows(rows, status="unreadable")[0].cell(table.columns[0].key).mark == "✗"
 
 
+def test_an_opened_cell_shows_its_quote_in_its_passage(reviewed):
+    from lib.output.review_view import cell_evidence
+
+    store, table, documents = reviewed
+    row = table_rows(table)[0]
+    damages = next(c for c in row.cells if c.title == "Damages")
+    [evidence] = cell_evidence(store.get_document(row.sha256), damages)
+    start, end = evidence["span"]
+    assert evidence["passage"][start:end] == facts(0)["Damages"][1]
+    assert evidence["citation"]["status"] == "verified"
+
+
 def test_json_shape_and_progress_line(reviewed):
     _, table, _ = reviewed
     data = table_json(table)

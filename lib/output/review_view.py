@@ -5,6 +5,7 @@ all read this (no streamlit, no I/O).
     filter_rows(rows, column="c3", value="Dismissed")         # by a column's shown value
     filter_rows(rows, needs_review=True)                      # cells a reviewer must look at
     column_choices(rows, "c3")                                # the values to offer in a filter
+    cell_evidence(document, row.cell("c3"))                   # a cell opened: passages, quote spans, pages
     progress_line(progress)                                   # '12 of 30 rows · 1 min 20 s · about 2 min left'
     table_json(table, calls)                                  # `python -m lib review --json`
 """
@@ -169,6 +170,25 @@ def progress_line(progress) -> str:
     """'12 of 30 rows · 1 min 20 s elapsed · about 2 min left' (a runner Progress)."""
     left = "estimate after the first row" if progress.remaining_s is None else f"about {duration_text(progress.remaining_s)} left"
     return f"{progress.done} of {progress.total} rows · {duration_text(progress.elapsed_s)} elapsed · {left}"
+
+
+def cell_evidence(document, view: CellView) -> list[dict]:
+    """What opening a cell shows: per citation its passage (text, page, heading) and where the
+    quote sits in it (`span`, for highlighting; the page for a PDF's page image). `document` is
+    the row's Document (the caller loads it from the store)."""
+    out = []
+    for citation in view.citations:
+        index = citation.get("index")
+        passage = document.passages[index] if isinstance(index, int) and 0 <= index < len(document.passages) else None
+        out.append({
+            "citation": citation,
+            "passage": passage.text if passage else "",
+            "span": tuple(citation["span"]) if citation.get("span") else None,
+            "page": passage.page if passage else None,
+            "pages": passage.pages_text if passage else "",
+            "heading": passage.heading if passage else "",
+        })
+    return out
 
 
 # --------------------------------------------------------------------------- JSON
