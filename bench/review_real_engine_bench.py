@@ -1,6 +1,6 @@
 """Each document read once: prompt tokens the REAL engine evaluated per review run ÷ document tokens.
 
-    .venv/bin/python bench/review_real_engine_bench.py                # 3 documents of ~6,000 tokens, 3 columns
+    .venv/bin/python bench/review_real_engine_bench.py                # 3 documents of ~4,500 tokens, 3 columns
     .venv/bin/python bench/review_real_engine_bench.py --documents 2 --clauses 60
 
 It starts llama-cpp-python's server with SmolLM2-135M (tests/llama_engine.py) at n_ctx 8,192,
@@ -55,7 +55,7 @@ def lease(tag: str, number: int, clauses: int) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=3)
-    parser.add_argument("--clauses", type=int, default=160)
+    parser.add_argument("--clauses", type=int, default=80)
     parser.add_argument("--n-ctx", type=int, default=8192)
     args = parser.parse_args(argv)
     tag = uuid.uuid4().hex[:8]
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
             evaluated = sum(engine.evaluated_tokens(engine.log_since(mark)))
             own = [engine.tokenize_count(prompt.render_document(assign_unique_ids([d])[0])) for d in documents]
             cells = load_table(store, table.id).cells.values()
-    ratio = evaluated / sum(own)
+    ratio = evaluated / sum(own) if report.calls else float("nan")
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     out = ROOT / "bench" / "results" / "review_real_engine_bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    return 0 if ratio <= TARGET else 1
+    return 0 if ratio <= TARGET and len(report.calls) == args.documents else 1
 
 
 if __name__ == "__main__":

@@ -30,12 +30,21 @@ _TYPE_WORDS = {
     "number": "a number with its unit",
     "list": "a list of items",
 }
-_VALUE_RULES = (
-    'Values by type: text: a few words; yes or no: "yes" or "no"; a date: "YYYY-MM-DD"; a number with its '
-    'unit: the number and its unit or currency as the document writes it, for example "1,250,000 EUR" or '
-    '"24 months"; one of the options: exactly one of the options listed; a list of items: a JSON array of '
-    "short strings."
-)
+_VALUE_RULES = {
+    "text": "text: a few words",
+    "yesno": 'yes or no: "yes" or "no"',
+    "date": 'a date: "YYYY-MM-DD"',
+    "number": 'a number with its unit: the number and its unit or currency as the document writes it, for '
+              'example "1,250,000 EUR" or "24 months"',
+    "options": "one of: exactly one of the options listed",
+    "list": "a list of items: a JSON array of short strings",
+}
+
+
+def value_rules(columns: Sequence[Column]) -> str:
+    """How to write each type of value, for the types these columns use (in a fixed order)."""
+    used = {c.type for c in columns}
+    return "Values by type: " + "; ".join(rule for kind, rule in _VALUE_RULES.items() if kind in used) + "."
 
 
 def column_line(number: int, column: Column) -> str:
@@ -55,7 +64,7 @@ def task_text(columns: Sequence[Column]) -> str:
         "above; each value is an object with three keys:",
         '{"answer": one sentence answering the question, "value": the value in the column\'s type, '
         '"citations": [{"id": the passage ID, "quote": the decisive words copied verbatim from that passage}]}',
-        _VALUE_RULES,
+        value_rules(columns),
         "Every value needs at least one citation; copy each quote character for character from the passage "
         "it cites (a few words up to one sentence).",
         f'If the document does not state the answer, give "value": null (an empty array for a list), '
