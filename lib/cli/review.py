@@ -116,18 +116,20 @@ def _documents(args, settings, store):
 
 
 def collection_shas(store, name: str) -> list[str]:
-    """The documents of a library collection (the seam for lib/library's collections)."""
-    try:
-        from ..library import collections  # lands with the library's collections (issue 10)
-    except ImportError:
-        collections = None
-    finder = getattr(collections, "collection_documents", None) if collections else None
+    """The documents of a library collection: the store's `collection_shas(name)` (issue 10's
+    collections, lib/library/catalog.py), or a clear refusal where this Folio has none."""
+    from ..errors import StoreError
+
+    finder = getattr(store, "collection_shas", None)
     if finder is None:
         raise InputError(f"Collections are not available in this Folio yet, so --collection {name!r} cannot be "
                          "read: give the files instead.")
-    shas = list(finder(store, name))
+    try:
+        shas = list(finder(name))
+    except StoreError as exc:
+        raise InputError(f"--collection {name!r}: {exc}") from exc
     if not shas:
-        raise InputError(f"Collection {name!r} has no documents (or does not exist): add documents to it first.")
+        raise InputError(f"Collection {name!r} has no documents: add documents to it first.")
     return shas
 
 
