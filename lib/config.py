@@ -124,7 +124,8 @@ class Settings:
     api_key: str = ""
     """Bearer token for OpenAI-compatible servers that need one."""
     concurrency: int = 0
-    """Calls of a several-call plan in flight at once; 0 = by server kind (OpenAI-compatible 4, Ollama 1)."""
+    """Calls in flight at once for work of many calls (several-call plans, review tables);
+    0 = by server kind: 1 for Ollama (raise it with OLLAMA_NUM_PARALLEL), 4 for OpenAI-compatible."""
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -10,7 +10,7 @@ truncates like Ollama when `truncate` is not false and answers HTTP 400 when it 
 keeps a prefix cache (`fake.last_cached`), and counts model (re)loads (`fake.loads`).
 Script it per test: `fake.script(answer='... "quote" [abc-1].', thinking="...")` (answer
 may also be a function of (body, prompt)); by default it cites the first passage of the
-prompt verbatim. Faults: `fake.fail_next(status=500, error="...")`,
+prompt verbatim (with `format` in the request: JSON of that schema's shape, `fill_schema`). Faults: `fake.fail_next(status=500, error="...")`,
 `fake.interrupt_next("error" | "no_done" | "drop", after=2)`, `gate = fake.hold_next()`
 (silent before the first token until `gate.set()`; `fake.holding` is set while it waits),
 `fake.read_only(tail=0.4)` / `read_only(limit=40960)` (silently read only the prompt's tail).
@@ -120,13 +120,35 @@ def render_qwen3(messages: list[dict], think: bool | None) -> str:
 
 
 def cite_first_passage(body: dict, prompt: str) -> str:
-    """Default answer: the first passage of the prompt, quoted verbatim and cited."""
+    """Default answer: the first passage of the prompt, quoted verbatim and cited (as JSON
+    shaped by the schema when the request carries one in `format`)."""
     match = PASSAGE_LINE.search(prompt)
+    if isinstance(body.get("format"), dict):
+        passage_id, quote = (match.group(1), " ".join(match.group(2).split()[:8]).rstrip(".,;:")) if match else ("", "")
+        return json.dumps(fill_schema(body["format"], passage_id, quote), ensure_ascii=False)
     if not match:
         return NO_ANSWER
     words = match.group(2).split()
     quote = " ".join(words[:8]).rstrip(".,;:")
     return f'The document says "{quote}" [{match.group(1)}].'
+
+
+def fill_schema(schema: dict, passage_id: str, quote: str, name: str = ""):
+    """A value of the JSON schema's shape, as a constrained model would write one: strings
+    quote the first passage, a string named "id" is its passage ID."""
+    if "enum" in schema:
+        return next((v for v in schema["enum"] if v is not None), None)
+    if "anyOf" in schema:
+        choices = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
+        return fill_schema(choices[0], passage_id, quote, name)
+    kind = schema.get("type")
+    if kind == "object":
+        return {key: fill_schema(sub, passage_id, quote, key) for key, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [fill_schema(schema.get("items") or {"type": "string"}, passage_id, quote, name)]
+    if kind == "string":
+        return passage_id if name == "id" else quote
+    return {"integer": 1, "number": 1, "boolean": True}.get(kind)
 
 
 # --- models -------------------------------------------------------------------------------

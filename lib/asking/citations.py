@@ -383,3 +383,18 @@ def check_answer(answer: str, documents: Sequence[Document]) -> CitationReport:
             "was not found in the cited passage. Check them yourself."
         )
     return report
+
+
+def verify_quotes(pairs: Sequence[tuple[str, str | None]], documents: Sequence[Document]) -> list[Citation]:
+    """(passage ID, quote) pairs given apart from any text (a review cell's evidence), checked
+    exactly as citations in an answer are: verified / unverified / invalid."""
+    table = _index(documents)
+    citations = []
+    for passage_id, quote in pairs:
+        quote = quote if quote and quote.strip() else None
+        citation = _check(RawCitation(str(passage_id).strip().strip("[]【】"), quote, 0, 0), table)
+        citation.answer_span = None
+        if citation.status != "verified" and citation.quote:
+            _point_elsewhere(citation, documents)
+        citations.append(citation)
+    return citations

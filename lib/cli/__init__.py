@@ -3,7 +3,7 @@
 Each command lives in its own module with `add_parser(subparsers)` and `run(args) -> int`:
 `ingest.py` (ingest; `ingest_job.py` for --collection), `ask.py` (ask in one call, doctor),
 `plan.py` (plan, and the modes of ask), `collections.py` (collections), `jobs.py` (jobs),
-`probe.py` (probe) and `evaluate.py` (eval). Exit statuses come from the error tree
+`probe.py` (probe), `evaluate.py` (eval) and `review.py` (review tables). Exit statuses come from the error tree
 (lib/errors.py): 2 for the user's input, 3 for the model server.
 
 May import: every stage of lib (it is the top). Never streamlit or ui/.
@@ -15,10 +15,10 @@ import argparse
 import sys
 
 from ..errors import FolioError
-from . import ask, collections, evaluate, ingest, ingest_job, jobs, plan, probe
+from . import ask, collections, evaluate, ingest, ingest_job, jobs, plan, probe, review
 
 COMMANDS = {"ingest": ingest, "ask": plan, "doctor": ask, "plan": plan, "collections": collections,
-            "jobs": jobs, "probe": probe, "eval": evaluate}
+            "jobs": jobs, "probe": probe, "eval": evaluate, "review": review}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_parser(sub)
     evaluate.add_parser(sub)
     plan.add_parser(sub)  # also gives `ask` its --mode and --concurrency
+    review.add_parser(sub)
     return parser
 
 

@@ -262,7 +262,70 @@ _SCHEMA_PROBE_RUNS = [
     "CREATE INDEX probe_runs_server ON probe_runs (host, model, created_at)",
 ]
 
-MIGRATIONS: list[Sequence[str | Callable[[sqlite3.Connection], None]]] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_PROBE_RUNS]
+# Review tables (issue 11): a table's definition, its columns, its documents (rows), the cells as
+# they arrive and every call made. A separate step so that other migrations can be numbered
+# around it; lib/library/reviews.py reads and writes these tables.
+_SCHEMA_REVIEW_TABLES = [
+    """CREATE TABLE review_tables (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        documents_key TEXT NOT NULL,
+        settings TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX review_tables_documents ON review_tables (documents_key)",
+    """CREATE TABLE review_columns (
+        table_id INTEGER NOT NULL REFERENCES review_tables(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        question TEXT NOT NULL,
+        type TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '[]',
+        fingerprint TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (table_id, key)
+    )""",
+    # No reference to documents(sha256): a row keeps its name and cells when the document is deleted.
+    """CREATE TABLE review_rows (
+        table_id INTEGER NOT NULL REFERENCES review_tables(id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        name TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        checked INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (table_id, sha256)
+    )""",
+    """CREATE TABLE review_calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        table_id INTEGER NOT NULL REFERENCES review_tables(id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        record TEXT NOT NULL
+    )""",
+    "CREATE INDEX review_calls_table ON review_calls (table_id, sha256)",
+    # The model's cell (JSON) and the reviewer's edit and mark live apart: a re-run replaces the
+    # first, never the other two.
+    """CREATE TABLE review_cells (
+        table_id INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        column_key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        cell TEXT NOT NULL,
+        edit TEXT,
+        checked INTEGER NOT NULL DEFAULT 0,
+        call_id INTEGER,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (table_id, sha256, column_key),
+        FOREIGN KEY (table_id, sha256) REFERENCES review_rows (table_id, sha256) ON DELETE CASCADE,
+        FOREIGN KEY (table_id, column_key) REFERENCES review_columns (table_id, key) ON DELETE CASCADE
+    )""",
+]
+
+MIGRATIONS: list[Sequence[str | Callable[[sqlite3.Connection], None]]] = [
+    _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_PROBE_RUNS, _SCHEMA_REVIEW_TABLES,
+]
 """MIGRATIONS[n] takes the schema from user_version n to n + 1: SQL statements, or a
 function of the connection for a step SQL cannot do. Append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -68,7 +68,7 @@ def build_chat_body(request: ChatRequest) -> dict:
     }
     if request.seed is not None:
         options["seed"] = request.seed
-    return {
+    body = {
         "model": request.model,
         "messages": [dict(message) for message in request.messages],
         "stream": True,
@@ -78,6 +78,9 @@ def build_chat_body(request: ChatRequest) -> dict:
         "shift": bool(request.shift),
         "options": options,
     }
+    if request.format is not None:
+        body["format"] = request.format  # a JSON schema: Ollama constrains the answer to it
+    return body
 
 
 def keep_alive_value(value: str | int) -> str | int:

@@ -80,7 +80,7 @@ SERVER_NAMES = {
 THINKING_MODELS = re.compile(r"qwen3|qwq|deepseek-r1|r1-distill|gpt-oss|magistral|phi-4-reasoning", re.I)
 
 
-def build_chat_body(request: ChatRequest, model: str | None = None) -> dict:
+def build_chat_body(request: ChatRequest, model: str | None = None, flavour: str | None = None) -> dict:
     """The exact /v1/chat/completions body for one request."""
     body = {
         "model": model or request.model,
@@ -97,7 +97,17 @@ def build_chat_body(request: ChatRequest, model: str | None = None) -> dict:
     }
     if request.seed is not None:
         body["seed"] = request.seed
+    if request.format is not None:
+        body["response_format"] = response_format(request.format, flavour)
     return body
+
+
+def response_format(schema: dict, flavour: str | None) -> dict:
+    """Constrained output as each server takes it: llama-cpp-python knows only
+    {"type": "json_object", "schema"}; vLLM, llama-server and OpenAI take "json_schema"."""
+    if flavour == "llama-cpp-python":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "folio_answer", "schema": schema, "strict": True}}
 
 
 def flavour_of(models: list[dict]) -> str:
@@ -425,7 +435,7 @@ class OpenAIBackend:
                 yield interrupted(timer, total_reason(timer))
                 return
             timer.sent = time.monotonic()
-        pump = StreamPump(self._client, "POST", "/v1/chat/completions", build_chat_body(request, model)).start()
+        pump = StreamPump(self._client, "POST", "/v1/chat/completions", build_chat_body(request, model, self.flavour)).start()
         try:
             for event in self._read_chat(pump, timer, request, model, watch):
                 if event.kind == "done" and event.stats.prompt_eval_count is None:
@@ -436,7 +446,7 @@ class OpenAIBackend:
 
     def _probe_prompt_tokens(self, request: ChatRequest, model: str, cancel=None) -> int | None:
         """usage.prompt_tokens of a one-token, non-streamed completion of the same messages."""
-        body = build_chat_body(request, model)
+        body = build_chat_body(request, model, self.flavour)
         body.update(stream=False, max_tokens=1)
         body.pop("stream_options")
         key = json.dumps([body["model"], body["messages"], body["chat_template_kwargs"]], sort_keys=True)

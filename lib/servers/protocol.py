@@ -50,6 +50,9 @@ class ChatRequest:
     shift: bool = True
     """Always the same value, so the model is never reloaded between questions."""
     seed: int | None = None
+    format: dict | None = None
+    """A JSON schema the answer must follow (constrained output), or None for free text.
+    Ollama takes it as `format`; OpenAI-compatible servers as `response_format`."""
 
 
 @dataclass
