@@ -18,7 +18,9 @@ if str(ROOT) not in sys.path:  # `streamlit run` from another folder must still 
 import ui.server  # noqa: E402
 import ui.state  # noqa: E402
 
-st.set_page_config(page_title="Folio", page_icon=":material/menu_book:", layout="wide")
+# The tab icon is a file of ours: a Material icon there makes the browser fetch it from
+# fonts.gstatic.com (Streamlit draws every other :material/...: icon from its own font).
+st.set_page_config(page_title="Folio", page_icon=ROOT / "ui" / "icon.svg", layout="wide")
 ui.state.init_state()
 
 PAGES = [
@@ -31,5 +33,5 @@ page = st.navigation(PAGES)
 deep_link = st.session_state.pop(ui.state.DEEP_LINK, None)
 if deep_link:  # a page first opened without this router (see ui.state.require_router)
     st.switch_page(deep_link)
-ui.server.sidebar_status()
+ui.server.sidebar_status(on_settings=page.url_path == "settings")
 page.run()

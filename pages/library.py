@@ -55,13 +55,14 @@ def locked_message(exc: FolioError, name: str) -> str:
 
 
 def _progress_to(bar):
-    """A lib progress callback that moves a Streamlit progress bar (stage, done, total)."""
+    """A lib progress callback that moves a Streamlit progress bar (stage, done, total), no
+    faster than the bar can draw (presenting.StageProgress)."""
+    progress = view.StageProgress()
 
     def report(stage: str, done: int, total: int | None) -> None:
-        if total:
-            bar.progress(min(done / total, 1.0), text=f"{stage} {done:,} of {total:,}")
-        else:
-            bar.progress(0.0, text=f"{stage} {done:,}" if done else stage)
+        shown = progress.update(stage, done, total)
+        if shown:
+            bar.progress(shown[0], text=shown[1])
 
     return report
 
@@ -257,7 +258,7 @@ def passage_card(passage, highlight: tuple[int, int] | None = None, document_nam
 def passage_search(sha: str | None) -> None:
     """Full-text search (SQLite FTS5, trigram: Chinese works too)."""
     query = st.text_input(
-        "Search the text",
+        "Search this document" if sha else "Search every document",
         key=f"q-{sha or 'all'}",
         placeholder="Words or a phrase, e.g. “duty of care” or 合同",
         type="search",

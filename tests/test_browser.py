@@ -115,10 +115,14 @@ def servers(tmp_path):
 
 @pytest.fixture
 def blank_tab(servers):
-    """A browser tab that has not opened the app yet."""
+    """A browser tab that has not opened the app yet. Every request the page makes is routed
+    here: one to anywhere but the app itself (127.0.0.1 at its port) is refused and fails the
+    test (users' files are confidential; the model server is the app's business, not the page's)."""
+    outside: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        context.route("**/*", lambda route: _only_the_app(route, servers, outside))
         tab = context.new_page()
         tab.set_default_timeout(ANSWER_S * 1000)
         expect.set_options(timeout=ANSWER_S * 1000)  # expect() polls; this is only its deadline
@@ -127,6 +131,19 @@ def blank_tab(servers):
         finally:
             context.close()
             browser.close()
+    assert not outside, f"the page requested something outside the app: {outside}"
+
+
+def _only_the_app(route, app_url: str, outside: list[str]) -> None:
+    """Let requests to the app through; refuse (and note) any other."""
+    from urllib.parse import urlsplit
+
+    url, app = urlsplit(route.request.url), urlsplit(app_url)
+    if url.scheme in ("http", "https", "ws", "wss") and (url.hostname, url.port) == (app.hostname, app.port):
+        route.continue_()
+    else:
+        outside.append(route.request.url)
+        route.abort("blockedbyclient")
 
 
 @pytest.fixture

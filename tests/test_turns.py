@@ -205,7 +205,7 @@ def test_a_finished_answer_is_saved_in_a_new_conversation_then_as_a_follow_up(do
     saved = store.get_conversation(conversation["id"])
     assert saved["title"] == job["pending"]["question"][:120]
     assert [d["sha256"] for d in saved["documents"]] == [doc.sha256]
-    assert saved["settings"] == turns.public_settings(settings)
+    assert saved["settings"] == turns.public_settings(settings) | {"answered_by": "qwen-test"}
     [stored] = saved["turns"]
     assert stored["id"] == turn["id"] and stored["citations"][0]["sha"] == doc.sha256
     assert stored["settings"] == turns.public_settings(settings)
