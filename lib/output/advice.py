@@ -47,10 +47,11 @@ _NAMES = {
 _SETTING_OF = {name: setting for setting, names in _NAMES.items() for name in names}
 _ONE_NAME = r"`?(?<![\w-])(?:" + "|".join(re.escape(n) for n in sorted(_SETTING_OF, key=len, reverse=True)) + r")(?![\w-])`?"
 # "--context / FOLIO_CONTEXT", "--context or FOLIO_CONTEXT", "FOLIO_HOST / --host", and what
-# lib sometimes adds: "(or the Address on the Settings page)".
+# lib sometimes adds: "(or the Address on the Settings page)", ", or 'Seconds without new text'
+# on the Settings page".
 _GROUP = re.compile(
     _ONE_NAME + r"(?:\s*(?:/|,|\bor\b)\s*" + _ONE_NAME + r")*"
-    r"(?:\s*\(or (?:the |set )?[\w ]+ on the Settings page\))?"
+    r"(?:\s*\(or (?:the |set )?[\w ]+ on the Settings page\)|,? or '[^'\n]+' on the Settings page)?"
 )
 _BARE_NAME = re.compile(_ONE_NAME)
 

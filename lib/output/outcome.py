@@ -75,7 +75,8 @@ def answer_state(turn: dict) -> State:
         return State(status, "error", "Interrupted",
                      _reason(turn) or "The server ended the answer before it was finished.")
     if status == "stopped":
-        return State(status, "warning", "Stopped", _reason(turn) or "Stopped by you.")
+        rest = _reason(turn).removeprefix("Stopped by you").lstrip(";,. ")
+        return State(status, "warning", "Stopped by you", (rest[:1].upper() + rest[1:]) or "Nothing arrived.")
     return State(status, "ok", "Answered", "")
 
 
