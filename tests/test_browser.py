@@ -335,3 +335,17 @@ def test_stop_while_the_model_reads_ends_at_once_saves_nothing_and_offers_the_qu
     expect(page.get_by_text("First token after", exact=False)).to_be_visible()
     expect(page.get_by_test_id("stChatMessage").filter(has_text="The document says")).to_have_count(1)
     gate.set()
+
+    # The server fails a question: the next one checks the server again; Stop during that check.
+    fake.fail_next(500, "llama runner process has terminated: exit status 2")
+    page.get_by_test_id("stChatInputTextArea").fill("And the costs?")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Ask again")).to_be_visible()
+    check = fake.hold_next("/api/show")
+    page.get_by_role("button", name="Ask again").click()
+    expect(page.get_by_text("Checking the model server", exact=False)).to_be_visible()
+    assert fake.wait_for(fake.holding.is_set)
+    page.locator(".st-key-stop-answer button").first.click()
+    expect(page.get_by_test_id("stAlert").filter(has_text="Nothing was saved")).to_be_visible(timeout=STOP_S * 1000)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_have_value("And the costs?")
+    check.set()
