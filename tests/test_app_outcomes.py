@@ -163,25 +163,16 @@ def test_an_answer_cut_at_its_reserve_points_at_the_reserve_field(fake):
     assert "FOLIO_ANSWER_RESERVE" not in warnings
 
 
-class OneGgufServer:
-    """llama-cpp-python's server as the app meets it: one GGUF, no context, no version."""
-
-    def __init__(self):
-        from test_openai_client import Server, delta, sse
-
-        self.server = Server("llama-cpp-python", stream=sse(delta("None of the documents say."), delta(finish="stop")))
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        return self.server(request)
-
-
 @pytest.fixture
 def llama_cpp_python(monkeypatch):
-    """The app's backend speaks to a scripted llama-cpp-python server (httpx.MockTransport)."""
+    """The app's backend speaks to a scripted llama-cpp-python server (one GGUF, no context, no
+    version) through httpx.MockTransport."""
     import lib.servers
     from lib.servers.openai import OpenAIBackend
+    from test_openai_client import Server, delta, sse
 
-    transport = httpx.MockTransport(OneGgufServer())
+    server = Server("llama-cpp-python", stream=sse(delta("None of the documents say."), delta(finish="stop")))
+    transport = httpx.MockTransport(server)
     monkeypatch.setenv("FOLIO_BACKEND", "openai")
     monkeypatch.setenv("FOLIO_HOST", "http://gpu.test:8000")
     monkeypatch.setattr(lib.servers, "make_backend", lambda s: OpenAIBackend(s, transport=transport))

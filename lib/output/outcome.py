@@ -15,7 +15,6 @@ adds); turns saved before `status`, `timings` or a call's `cache` existed are re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from .presenting import TIMING_MATTERS_TOKENS, cache_line, format_seconds
 
