@@ -19,7 +19,9 @@ import ui.jobs  # noqa: E402
 import ui.server  # noqa: E402
 import ui.state  # noqa: E402
 
-st.set_page_config(page_title="Folio", page_icon=":material/menu_book:", layout="wide")
+# The tab icon is a file of ours: a Material icon there makes the browser fetch it from
+# fonts.gstatic.com (Streamlit draws every other :material/...: icon from its own font).
+st.set_page_config(page_title="Folio", page_icon=ROOT / "ui" / "icon.svg", layout="wide")
 ui.state.init_state()
 
 PAGES = [
@@ -32,6 +34,6 @@ page = st.navigation(PAGES)
 deep_link = st.session_state.pop(ui.state.DEEP_LINK, None)
 if deep_link:  # a page first opened without this router (see ui.state.require_router)
     st.switch_page(deep_link)
-ui.server.sidebar_status()
+ui.server.sidebar_status(on_settings=page.url_path == "settings")
 ui.jobs.sidebar_jobs()  # running and interrupted jobs, on every page
 page.run()

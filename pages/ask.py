@@ -6,11 +6,11 @@ import queue
 import threading
 import time
 
-import pandas as pd
 import streamlit as st
 
 import ui.answers
 import ui.asking
+import ui.budget
 import ui.choosing
 import ui.documents
 import ui.exports
@@ -27,39 +27,7 @@ DRAIN_S = 3.0  # how long a stopped answer waits for lib to hand back what arriv
 _END = object()
 
 
-
-# --- documents and budget -----------------------------------------------------------
-
-
-def budget_panel(budget, without_thinking=None) -> None:
-    """A bar for the whole, and the exact tokens of every part of the context."""
-    estimate = " (estimate)" if budget.is_estimate else ""
-    headline = view.budget_headline(budget) + estimate
-    if budget.fits:
-        st.progress(view.fraction_used(budget), text=headline)
-    else:
-        st.error(view.escape_markdown(budget.refusal_message(advice=False)), icon=":material/block:")
-        for hint in view.refusal_hints(budget, without_thinking):
-            st.info(view.escape_markdown(hint), icon=":material/lightbulb:")
-    segments = view.budget_segments(budget)
-    table = pd.DataFrame(
-        [{"Part": s.label, "Tokens": s.tokens, "Share of the context": s.tokens / budget.context} for s in segments]
-    )
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            "Tokens": st.column_config.NumberColumn(format="localized"),
-            "Share of the context": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-        },
-    )
-    st.caption(
-        f"Context {budget.context:,} tokens: the smaller of the configured context and what the model holds. "
-        f"Reserved for the answer: {budget.reserved:,}" + (", including reasoning." if budget.think else ".")
-        + (" Counts are estimates (the exact tokenizer did not load)." if budget.is_estimate else "")
-    )
-    for note in budget.notes:
-        st.caption(view.escape_markdown(note))
+# --- the question -------------------------------------------------------------------
 
 
 def question_fits(question: str, documents: list, think: bool, without_question) -> bool:
@@ -235,13 +203,7 @@ def main() -> None:
         if st.button("New conversation", icon=":material/add_comment:", disabled=not ui.state.chat()["turns"]):
             ui.state.new_conversation(keep_selection=True)
             st.rerun()
-    think = st.toggle(
-        "Thinking",
-        value=st.session_state.get("think-toggle", ui.resources.settings().think),
-        key="think-toggle",
-        help="The model reasons before answering: slower, often better on hard questions. "
-        "Reserves more room for the answer.",
-    )
+    think = ui.asking.thinking_toggle()
     if not selected:
         st.info("Choose the documents to read. Folio sends them whole, in one call.", icon=":material/info:")
         conversation()  # a conversation whose documents were deleted meanwhile stays readable
@@ -255,17 +217,18 @@ def main() -> None:
     except FolioError as exc:  # e.g. a document deleted in another tab a moment ago
         st.error(view.escape_markdown(exc.message), icon=":material/error:")
         return
-    budget_panel(budget, _without_thinking(documents) if think and not budget.fits else None)
+    ui.budget.budget_panel(budget, _without_thinking(documents) if think and not budget.fits else None,
+                           model_context=ui.server.model_context())
     server_up = ui.server.need_server_notice()
     ui.asking.wait_for_stopped_answer(DRAIN_S + 2)
     conversation()
-    ui.asking.error_notice()
+    again = ui.asking.error_notice()  # a question the server did not answer: shown, offered again
     question = st.chat_input(
         _question_placeholder(budget),
         key="question",
         submit_mode="disable",  # no new question while one runs; the Stop button ends it
         disabled=not budget.fits,
-    )
+    ) or again
     if question and question.strip() and question_fits(question.strip(), documents, think, budget):
         if not server_up:
             ui.server.clear_server_status()  # the user may have started it since the last check

@@ -9,6 +9,7 @@ import ui.exports
 import ui.resources
 import ui.state
 from lib.errors import FolioError
+from lib.output import outcome
 from lib.output import presenting as view
 
 SHOWN = 50
@@ -28,7 +29,7 @@ def conversation_row(summary: dict) -> None:
                     summary["updated_at"][:16].replace("T", " "),
                     f"{summary['turns']} question(s)",
                     view.escape_markdown(documents),
-                    view.escape_markdown(summary.get("settings", {}).get("model", "")),
+                    view.escape_markdown(outcome.conversation_model(summary.get("settings") or {})),
                 ]
             )
         )

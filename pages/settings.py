@@ -11,8 +11,10 @@ import ui.server
 import ui.state
 from lib.config import ENV_NAMES, load_settings
 from lib.errors import FolioError
+from lib.output import advice
 from lib.output import presenting as view
 
+LABELS = advice.SETTING_LABELS  # lib's advice points at these fields by these labels
 FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive", "think",
           "read_timeout", "total_timeout")
 
@@ -24,37 +26,42 @@ def settings_form() -> None:
     with st.form("settings"):
         cols = st.columns(2)
         backend = cols[0].selectbox(
-            "Server",
+            LABELS["backend"],
             options=["ollama", "openai"],
             index=0 if s.backend == "ollama" else 1,
             format_func={"ollama": "Ollama (native API)", "openai": "OpenAI-compatible (vLLM, llama.cpp)"}.get,
             help=_env_help("backend"),
         )
-        host = cols[1].text_input("Address", value=s.host, help="OLLAMA_HOST or FOLIO_HOST")
-        model = cols[0].text_input("Model", value=s.model, help=_env_help("model"))
+        host = cols[1].text_input(
+            LABELS["host"], value=s.host,
+            help="Default from OLLAMA_HOST or FOLIO_HOST. Usually Ollama http://127.0.0.1:11434, vLLM and "
+            "llama-cpp-python http://127.0.0.1:8000, llama.cpp's llama-server http://127.0.0.1:8080. Switching "
+            "the server kind changes one usual address into the other; an address of your own is kept.",
+        )
+        model = cols[0].text_input(LABELS["model"], value=s.model, help=_env_help("model"))
         keep_alive = cols[1].text_input(
-            "Keep the model loaded for", value=s.keep_alive, help=_env_help("keep_alive") + " e.g. 30m, 2h, -1 (forever)"
+            LABELS["keep_alive"], value=s.keep_alive, help=_env_help("keep_alive") + " e.g. 30m, 2h, -1 (forever)"
         )
         context = cols[0].number_input(
-            "Context (tokens)", min_value=2048, max_value=1_048_576, value=int(s.context), step=1024,
+            LABELS["context"], min_value=2048, max_value=1_048_576, value=int(s.context), step=1024,
             help=_env_help("context") + " The real budget is the smaller of this and what the model holds.",
         )
         answer_reserve = cols[1].number_input(
-            "Reserved for the answer", min_value=256, max_value=65536, value=int(s.answer_reserve), step=256,
+            LABELS["answer_reserve"], min_value=256, max_value=65536, value=int(s.answer_reserve), step=256,
             help=_env_help("answer_reserve"),
         )
         thinking_reserve = cols[0].number_input(
-            "Extra reserve when thinking", min_value=0, max_value=65536, value=int(s.thinking_reserve), step=256,
+            LABELS["thinking_reserve"], min_value=0, max_value=65536, value=int(s.thinking_reserve), step=256,
             help=_env_help("thinking_reserve"),
         )
-        think = cols[1].toggle("Thinking on by default", value=s.think, help=_env_help("think"))
+        think = cols[1].toggle(LABELS["think"], value=s.think, help=_env_help("think"))
         read_timeout = cols[0].number_input(
-            "Seconds without new text", min_value=1, max_value=86_400, value=max(1, int(round(s.read_timeout))), step=30,
+            LABELS["read_timeout"], min_value=1, max_value=86_400, value=max(1, int(round(s.read_timeout))), step=30,
             help=_env_help("read_timeout") + " The model may send nothing (or only keep-alives) while it reads a "
             "long prompt; after this long without a new word, Folio stops waiting.",
         )
         total_timeout = cols[1].number_input(
-            "Longest a question may take (seconds)", min_value=0, max_value=604_800,
+            LABELS["total_timeout"], min_value=0, max_value=604_800,
             value=int(round(s.total_timeout)), step=60,
             help=_env_help("total_timeout") + " Every request of the question counts. 0: no limit.",
         )
@@ -62,14 +69,18 @@ def settings_form() -> None:
         applied = row.form_submit_button("Apply", type="primary")
         restored = row.form_submit_button("Back to the environment's defaults")
     if applied:
+        address = view.host_for_backend(backend, host, s.backend)  # the usual address of the new kind
         values = dict(
-            backend=backend, host=host.strip().rstrip("/"), model=model.strip(), context=int(context),
+            backend=backend, host=address, model=model.strip(), context=int(context),
             answer_reserve=int(answer_reserve), thinking_reserve=int(thinking_reserve),
             keep_alive=keep_alive.strip(), think=bool(think),
             read_timeout=float(read_timeout), total_timeout=float(total_timeout),
         )
         st.session_state.overrides = {k: v for k, v in values.items() if getattr(base, k) != v}
-        _after_change("Settings applied for this session.")
+        moved = address != host.strip().rstrip("/")
+        _after_change("Settings applied for this session."
+                      + (f" The address is now {address}, where that kind of server usually listens; "
+                         "change it if yours is elsewhere." if moved else ""))
     if restored:
         st.session_state.overrides = {}
         _after_change("Back to the defaults from the environment.")
@@ -106,8 +117,8 @@ def check_panel() -> None:
     try:
         report = ui.model_setup.diagnosis()
     except FolioError as exc:  # e.g. an unknown backend name
-        st.error(view.message_markdown(exc.message), icon=":material/error:")
-        st.markdown(ui.server.start_hint(s))
+        st.error(view.message_markdown(advice.for_app(exc.message, here=True)), icon=":material/error:")
+        st.markdown(ui.server.start_hint(s, here=True))
         return
     ui.model_setup.render_diagnosis(report)
 
@@ -156,7 +167,7 @@ def modelfile_help() -> None:
         language="bash",
     )
     if name != s.model:
-        st.markdown(f"Then set **Model** above (or `FOLIO_MODEL`) to {view.inline_code(name)}.")
+        st.markdown(f"Then set **{LABELS['model']}** above to {view.inline_code(name)}.")
     text = ui.model_setup.modelfile_text()
     if text:
         with st.expander("Modelfile", icon=":material/description:"):
@@ -175,7 +186,7 @@ def main() -> None:
     st.title("Settings")
     message = st.session_state.pop("settings-message", None)
     if message:
-        st.success(message, icon=":material/check:")
+        st.success(view.escape_markdown(message), icon=":material/check:")
     st.caption(
         "Defaults come from the environment (OLLAMA_HOST, FOLIO_*), so a deployment needs no clicks. "
         "Changes here last for this browser session."

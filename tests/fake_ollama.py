@@ -12,7 +12,8 @@ Script it per test: `fake.script(answer='... "quote" [abc-1].', thinking="...")`
 may also be a function of (body, prompt)); by default it cites the first passage of the
 prompt verbatim (with `format` in the request: JSON of that schema's shape, `fill_schema`). Faults: `fake.fail_next(status=500, error="...")`,
 `fake.interrupt_next("error" | "no_done" | "drop", after=2)`, `gate = fake.hold_next()`
-(silent before the first token until `gate.set()`; `fake.holding` is set while it waits),
+(silent before the first token until `gate.set()`; `fake.holding` is set while it waits;
+`fake.hold_next("/api/show")` holds the server check the same way),
 `fake.read_only(tail=0.4)` / `read_only(limit=40960)` (silently read only the prompt's tail).
 Misbehaviours (what a broken server or another web app on the port does):
 `fake.garble_next(path, "html" | "list" | "text" | "empty")` (HTTP 200 with something that is
@@ -272,7 +273,7 @@ class FakeOllama:
         self.active = 0
         """Requests being handled now (benchmarks wait for 0 before reading busy_s)."""
         self._interruptions: list[tuple[str, int, str]] = []
-        self._holds: list[threading.Event] = []
+        self._holds: list[tuple[str, threading.Event]] = []
         self._reads: tuple[float | None, int | None] | None = None
         self._loaded: dict[str, dict] = {}
         self._cache: dict[str, list[int]] = {}
@@ -299,7 +300,7 @@ class FakeOllama:
         return self
 
     def stop(self) -> None:
-        for gate in self._holds:
+        for _path, gate in self._holds:
             gate.set()
         self._server.shutdown()
         self._server.server_close()
@@ -337,10 +338,11 @@ class FakeOllama:
         self._interruptions.append((mode, after, error))
         return self
 
-    def hold_next(self) -> threading.Event:
-        """The next chat stays silent before its first byte until the returned event is set."""
+    def hold_next(self, path: str = "/api/chat") -> threading.Event:
+        """The next request to `path` (/api/chat or /api/show) stays silent before its first
+        byte until the returned event is set."""
         gate = threading.Event()
-        self._holds.append(gate)
+        self._holds.append((path, gate))
         return gate
 
     def garble_next(self, path: str, kind: str = "html") -> "FakeOllama":
@@ -660,6 +662,8 @@ class _OllamaHandler(BaseHTTPRequestHandler):
             return self._send_json(400, {"error": "invalid request body"})
         if self._scripted_failure():
             return
+        if self.path == "/api/show" and not self._hold():
+            return
         try:
             route(body)
         except _ClientGone:
@@ -863,9 +867,10 @@ class _OllamaHandler(BaseHTTPRequestHandler):
 
     def _hold(self) -> bool:
         """Stay silent while a scripted hold is closed; False when the client gave up meanwhile."""
-        gate = self.fake._pop(self.fake._holds)
-        if gate is None:
+        held = self.fake._pop(self.fake._holds, self.path)
+        if held is None:
             return True
+        gate = held[1]
         self.fake.holding.set()
         try:
             while not gate.wait(0.02):

@@ -297,7 +297,7 @@ def test_follow_up_continues_the_conversation_and_reuses_the_cache(fake, downloa
     documents_block = first_prompt.split("Question: First question?")[0]
     assert fake.last_prompt.startswith(documents_block)  # byte-identical prefix: the cache can serve it
     assert fake.last_cached > 0
-    captions = " ".join(values(at, "caption"))
+    captions = unescape(" ".join(values(at, "caption")))
     assert "Cache: reused" in captions
     assert len(at.session_state["chat"]["turns"]) == 2
     conversations = Store(load_settings().data_dir).list_conversations()
@@ -352,8 +352,8 @@ def test_an_interrupted_answer_keeps_what_arrived_and_is_saved_as_interrupted(fa
     fake.interrupt_next("drop", after=3)
     ask(at, "Tell me.")
     assert_no_exception(at)
-    warnings = " ".join(values(at, "warning"))
-    assert "Interrupted" in warnings
+    state = " ".join(values(at, "error"))  # said first, as the answer's state
+    assert "**Interrupted.**" in state
     assert any(v.startswith("The first words") for v in values(at, "markdown"))
     saved = Store(load_settings().data_dir).get_conversation(at.session_state["chat"]["id"])["turns"]
     assert saved[0]["interrupted"] is True and saved[0]["answer"].startswith("The first words")
@@ -439,15 +439,24 @@ def test_a_refusal_says_what_would_make_it_fit(fake, monkeypatch):
     at.toggle(key="think-toggle").set_value(True)
     at.run()
     assert "over by" in unescape(" ".join(values(at, "error")))
-    assert "fits with Thinking off" in unescape(" ".join(values(at, "info")))
+    assert "Turn Thinking off and it fits" in unescape(" ".join(values(at, "info")))
     assert "do not fit" in at.chat_input(key="question").proto.placeholder
 
     monkeypatch.setenv("FOLIO_CONTEXT", str(plain.system + plain.reserved + 50))
     st.cache_data.clear()
     small = start_app()
     add_and_open_ask(small, "judgment.pdf", data)
-    hint = unescape(" ".join(values(small, "info")))
-    assert "“judgment.pdf” alone needs" in hint and "never cuts" in hint
+    hints = [unescape(h) for h in values(small, "info")]
+    # The changes a user can make at once, with numbers, in the order of their cost; at most two.
+    assert len(hints) == 2, hints
+    assert hints[0].startswith("Lower the answer reserve from 4,096 to ") and "(Settings › Reserved for the answer)" in hints[0]
+    assert hints[1].startswith("Raise the context from ") and "the model holds 131,072" in hints[1]
+    lowered = int(re.search(r"to ([\d,]+) tokens", hints[0]).group(1).replace(",", ""))
+    monkeypatch.setenv("FOLIO_ANSWER_RESERVE", str(lowered))  # doing what the hint says makes it fit
+    st.cache_data.clear()
+    followed = start_app()
+    add_and_open_ask(followed, "judgment.pdf", data)
+    assert not values(followed, "error") and "Fits:" in followed.get("progress")[0].proto.text
 
 
 def test_a_question_too_long_for_the_room_left_is_refused_and_kept_to_copy(fake, monkeypatch):

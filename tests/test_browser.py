@@ -114,11 +114,44 @@ def servers(tmp_path):
 
 
 @pytest.fixture
+def held(tmp_path):
+    """The app against a fake Ollama run in this process, so a test can hold its answers back."""
+    from fake_ollama import FakeOllama
+
+    app_port = _free_port()
+    with FakeOllama(chunk_delay=0.05) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+        env.update(FOLIO_DATA_DIR=str(tmp_path / "data"), OLLAMA_HOST=fake.url, PYTHONUNBUFFERED="1")
+        app = _start(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(app_port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            env,
+        )
+        try:
+            _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
+                        STARTUP_S, "streamlit", app)
+            yield f"http://127.0.0.1:{app_port}", fake
+        finally:
+            _stop(app)
+            print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))
+
+
+@pytest.fixture
 def blank_tab(servers):
-    """A browser tab that has not opened the app yet."""
+    """A browser tab that has not opened the app yet. Every request the page makes is routed
+    here: one to anywhere but the app itself (127.0.0.1 at its port) is refused and fails the
+    test (users' files are confidential; the model server is the app's business, not the page's)."""
+    yield from _tab(servers)
+
+
+def _tab(app_url: str):
+    """A Chromium tab whose every request is checked by _only_the_app."""
+    outside: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+        context.route("**/*", lambda route: _only_the_app(route, app_url, outside))
         tab = context.new_page()
         tab.set_default_timeout(ANSWER_S * 1000)
         expect.set_options(timeout=ANSWER_S * 1000)  # expect() polls; this is only its deadline
@@ -127,6 +160,19 @@ def blank_tab(servers):
         finally:
             context.close()
             browser.close()
+    assert not outside, f"the page requested something outside the app: {outside}"
+
+
+def _only_the_app(route, app_url: str, outside: list[str]) -> None:
+    """Let requests to the app through; refuse (and note) any other."""
+    from urllib.parse import urlsplit
+
+    url, app = urlsplit(route.request.url), urlsplit(app_url)
+    if url.scheme in ("http", "https", "ws", "wss") and (url.hostname, url.port) == (app.hostname, app.port):
+        route.continue_()
+    else:
+        outside.append(route.request.url)
+        route.abort("blockedbyclient")
 
 
 @pytest.fixture
@@ -191,8 +237,8 @@ def test_upload_ask_read_the_cited_page_stop_and_find_it_in_history(page: Page):
     streaming = page.get_by_test_id("stChatMessage").last
     expect(streaming).to_contain_text("decided on the budget")  # words of the follow-up are arriving
     page.locator(".st-key-stop-answer button").first.click()
-    expect(page.get_by_text("Interrupted:", exact=False)).to_be_visible()
     stopped = page.get_by_test_id("stChatMessage").last
+    expect(stopped.get_by_test_id("stAlert").first).to_have_text(re.compile(r"Stopped by you\. The part that arrived is kept\.\s*$"))
     expect(stopped).to_contain_text("The committee decided on the budget")
     expect(stopped).not_to_contain_text("Point 15 of the summary")
 
@@ -281,3 +327,61 @@ def test_a_job_run_elsewhere_shows_its_progress_live_stops_from_the_page_and_res
     finally:
         child.kill()
         child.wait(10)
+
+
+STOP_S = 10.0  # a deadline for expect() while the fake holds its answer for ever: never a sleep
+
+
+@pytest.fixture
+def held_tab(held):
+    app_url, _fake = held
+    for tab in _tab(app_url):
+        tab.goto(app_url)
+        yield tab
+
+
+def test_stop_while_the_model_reads_ends_at_once_saves_nothing_and_offers_the_question_again(held_tab: Page, held):
+    page, (_url, fake) = held_tab, held
+    expect(page.get_by_role("heading", name="Library", exact=True)).to_be_visible()
+    page.locator("input[type=file]").set_input_files(
+        [{"name": "judgment.pdf", "mimeType": "application/pdf", "buffer": fixtures.english_pdf()}])
+    page.get_by_role("button", name="Ask about it").click()
+    expect(page.get_by_text("Fits:", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+
+    gate = fake.hold_next()  # the server reads the prompt and says nothing, for as long as it likes
+    page.get_by_test_id("stChatInputTextArea").fill("Who decided the case?")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("The model is reading", exact=False)).to_be_visible()
+    assert fake.wait_for(fake.holding.is_set)
+    page.locator(".st-key-stop-answer button").first.click()
+    stopped = page.get_by_test_id("stAlert").filter(has_text="Nothing was saved")
+    expect(stopped).to_be_visible(timeout=STOP_S * 1000)
+    assert fake.wait_for(lambda: fake.disconnects >= 1), "the held request was dropped, so the server stops"
+    # The page answers again at once: the question is back in the input, and one click asks again.
+    field = page.get_by_test_id("stChatInputTextArea")
+    expect(field).to_be_enabled(timeout=STOP_S * 1000)
+    expect(field).to_have_value("Who decided the case?")
+    expect(page.get_by_test_id("stChatMessage").filter(has_text="Who decided the case?")).to_have_count(1)
+
+    _go(page, "History")
+    expect(page.get_by_text("Nothing saved yet.")).to_be_visible()  # no conversation without an answer
+    _go(page, "Ask")
+    page.get_by_role("button", name="Ask again").click()
+    expect(page.get_by_text("First token after", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stChatMessage").filter(has_text="The document says")).to_have_count(1)
+    gate.set()
+
+    # The server fails a question: the next one checks the server again; Stop during that check.
+    fake.fail_next(500, "llama runner process has terminated: exit status 2")
+    page.get_by_test_id("stChatInputTextArea").fill("And the costs?")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Ask again")).to_be_visible()
+    check = fake.hold_next("/api/show")
+    page.get_by_role("button", name="Ask again").click()
+    expect(page.get_by_text("Checking the model server", exact=False)).to_be_visible()
+    assert fake.wait_for(fake.holding.is_set)
+    page.locator(".st-key-stop-answer button").first.click()
+    expect(page.get_by_test_id("stAlert").filter(has_text="Nothing was saved")).to_be_visible(timeout=STOP_S * 1000)
+    expect(page.get_by_test_id("stChatInputTextArea")).to_have_value("And the costs?")
+    check.set()

@@ -260,3 +260,64 @@ def test_a_page_range_under_printed_labels_ends_with_a_printed_label():
     assert page_text({"page": 7, "page_end": 8, "page_label": "vii"}) == "pp. vii-viii"
     assert page_text({"page": 2, "page_end": 3, "page_label": None}) == "pp. 2-3"
     assert page_text({"page": None, "page_label": None}) == ""
+
+
+def interrupted_turn(**changes) -> dict:
+    """A stopped turn as lib/output/turns.py saves it (lib's warning repeats the reason)."""
+    return make_turn(
+        answer='The lessee pays "the *lessee* shall pay_rent_ <b>monthly</b>" [kzt-1] and',
+        status="interrupted", interrupted=True, reason="The server dropped the connection.",
+        interrupt_reason="The server dropped the connection.",
+        warnings=["Interrupted: The server dropped the connection."], **changes,
+    )
+
+
+def test_an_interruption_is_said_once_first_in_every_export():
+    turn = interrupted_turn()
+    text = answer_markdown(turn)
+    assert text.count("dropped the connection") == 1 and text.lower().count("interrupted") == 1
+    answer = text.split("## Answer", 1)[1]
+    assert answer.lstrip().startswith("**Interrupted.** The server dropped the connection.")
+    word = docx.Document(io.BytesIO(answer_docx(turn)))
+    paragraphs = [p.text for p in word.paragraphs]
+    assert sum("dropped the connection" in p for p in paragraphs) == 1
+    after_heading = paragraphs[paragraphs.index("Answer") + 1]
+    assert after_heading.startswith("Interrupted. The server dropped the connection.")
+
+
+def test_a_cut_prompt_is_the_first_thing_an_export_says():
+    turn = make_turn(status="prompt_cut", prompt_check={"state": "read_fewer", "sent": 9120, "read": 2048},
+                     warnings=["The server did not read what Folio sent: it read 2,048 prompt tokens, Folio counts "
+                               "9,120 (7,072 fewer). Part of the documents may have been cut."])
+    answer = answer_markdown(turn).split("## Answer", 1)[1].lstrip()
+    assert answer.startswith("**Not read whole.** The server read only 2,048 of the 9,120 prompt tokens")
+    assert "did not read what Folio sent" not in answer_markdown(turn)  # said once, as the state
+    row = pd.read_csv(io.BytesIO(history_csv([{**make_conversation(), "turns": [turn]}])), encoding="utf-8-sig")
+    assert row.iloc[0]["status"] == "prompt_cut" and row.iloc[0]["warnings"].startswith("Not read whole: ")
+
+
+def test_the_csv_writes_whole_numbers_and_every_interrupted_rows_reason():
+    stopped = make_turn(answer="", status="stopped", interrupted=True, warnings=[], citations=[],
+                        reason="Stopped by you; the part that arrived is kept.", calls=[])
+    conversation = {**make_conversation(), "turns": [make_turn(), interrupted_turn(), stopped]}
+    raw = history_csv([conversation]).decode("utf-8-sig")
+    assert ".0," not in raw  # 9120, not 9120.0
+    frame = pd.read_csv(io.StringIO(raw))
+    assert list(frame["prompt_tokens"].astype("Int64")) == [9120, 9120, pd.NA]
+    assert list(frame["status"]) == ["answered", "interrupted", "stopped"]
+    assert list(frame["interrupted"]) == [False, True, True]
+    assert frame["warnings"][1] == "Interrupted: The server dropped the connection."  # once, not twice
+    assert frame["warnings"][2] == "Stopped by you: The part that arrived is kept."
+
+
+def test_exports_name_the_model_that_answered_and_time_from_the_question():
+    turn = make_turn(model="/models/smollm2-135m.gguf", configured_model="qwen3-128k:14b",
+                     server={"display": "llama.cpp server b4567"},
+                     timings={"first_token_s": 71.0, "total_s": 73.5, "count_s": 69.1})
+    stats = answer_markdown(turn).rstrip().splitlines()[-1]
+    assert stats.startswith("_smollm2-135m.gguf (llama.cpp server b4567; Folio was set to qwen3-128k:14b) ·")
+    assert "first token 71.0 s · total 73.5 s" in stats  # the answer's timings, not the call's 2.1 s
+    row = pd.read_csv(io.BytesIO(history_csv([{**make_conversation(), "turns": [turn]}])), encoding="utf-8-sig").iloc[0]
+    assert (row["model"], row["configured_model"], row["server"]) == (
+        "/models/smollm2-135m.gguf", "qwen3-128k:14b", "llama.cpp server b4567")
+    assert (row["first_token_s"], row["total_s"]) == (71.0, 73.5)

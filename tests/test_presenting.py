@@ -188,32 +188,107 @@ def test_inline_code_and_lib_messages_show_names_literally():
     assert "`ollama serve`" in message and "\\(or set OLLAMA\\_HOST\\)" in message and "\\<b\\>" in message
 
 
-@dataclass
-class RoomBudget:
-    """What refusal_hints reads of a lib.asking.budget.Budget."""
+def room(documents: dict, *, context: int = 131_072, reserved: int = 4096, thinking_reserve: int = 0,
+         history: int = 0):
+    """A real lib Budget (what refusal_hints reads): system 359, template 40, question 12 tokens."""
+    from lib.asking.budget import Budget
 
-    documents: dict
-    available: int
-    history: int = 0
-
-    @property
-    def overrun(self) -> int:
-        return max(0, sum(self.documents.values()) - self.available)
-
-    @property
-    def fits(self) -> bool:
-        return self.overrun == 0
+    return Budget(context=context, system=359, template=40, question=12, history=history, reserved=reserved,
+                  documents=documents, counter="exact", think=bool(thinking_reserve),
+                  thinking_reserve=thinking_reserve)
 
 
-def test_refusal_hints_say_what_would_make_it_fit():
-    thinking = RoomBudget({"dobbs.pdf": 120_282}, available=118_406)
-    plain = RoomBudget({"dobbs.pdf": 120_282}, available=126_598)
+def test_a_document_just_over_fits_by_lowering_the_answer_reserve():
+    over_by_759 = 32_768 - 359 - 40 - 12 - 4096 + 759
+    hints = view.refusal_hints(room({"manual.pdf": over_by_759}, context=32_768))
+    assert hints == ["Lower the answer reserve from 4,096 to 3,300 tokens (Settings › Reserved for the answer) "
+                     "and it fits; a longer answer is then cut at 3,300 tokens."]
+    # Far over: no reserve is small enough, and the document alone is too long for this model.
+    [alone] = view.refusal_hints(room({"manual.pdf": 40_000}, context=32_768))
+    assert alone.startswith("“manual.pdf” alone needs 40,000 tokens") and "never cuts" in alone
+
+
+def test_thinking_off_comes_first_when_it_is_enough():
+    documents = {"dobbs.pdf": 120_282}
+    thinking = room(documents, reserved=4096 + 8192, thinking_reserve=8192)
+    plain = room(documents)
     hints = view.refusal_hints(thinking, plain)
-    assert hints == ["It fits with Thinking off: thinking reserves extra room for the model's reasoning."]
-    huge = view.refusal_hints(RoomBudget({"ira.pdf": 216_724, "note.md": 500}, available=126_592))
-    assert len(huge) == 1 and "“ira.pdf” alone needs 216,724 tokens" in huge[0] and "126,592" in huge[0]
-    follow = view.refusal_hints(RoomBudget({"a.pdf": 1000}, available=900, history=300))
-    assert "new conversation" in follow[0]
+    assert hints[0] == ("Turn Thinking off and it fits: thinking reserves extra room (8,192 tokens) for the "
+                        "model's reasoning.")
+    assert len(hints) <= 2 and not any("alone needs" in h for h in hints)
+
+
+def test_many_documents_say_which_to_remove_with_their_tokens():
+    documents = {f"exhibit-{n:02}.pdf": 3_000 + 100 * n for n in range(60)}
+    budget = room(documents)
+    hints = view.refusal_hints(budget)
+    assert len(hints) == 1 and hints[0].startswith("Remove the ")
+    count = int(re.search(r"Remove the (\d+) largest", hints[0]).group(1))
+    largest = sorted(documents.values(), reverse=True)
+    assert sum(largest[:count]) >= budget.overrun > sum(largest[: count - 1])  # the fewest that do
+    assert "“exhibit-59.pdf” 8,900" in hints[0] and f"{sum(largest[:count]):,} tokens in all" in hints[0]
+    # Just over: the smallest single document that frees enough is named, not the largest.
+    few = {"a.pdf": 90_000, "b.pdf": 30_000, "c.pdf": 6_000, "d.pdf": 2_500}
+    over = room(few).overrun
+    assert 0 < over <= 2_500
+    assert view.refusal_hints(room(few))[-1] == "Remove “d.pdf” (2,500 tokens) from the selection and it fits."
+
+
+def test_at_most_two_hints_and_the_settings_they_name():
+    follow = room({"a.pdf": 126_000}, history=1_500)
+    hints = view.refusal_hints(follow, model_context=262_144)
+    assert len(hints) == 2
+    assert hints[0].startswith("Start a new conversation on these documents and it fits")
+    assert hints[1].startswith("Lower the answer reserve")
+    raise_it = view.refusal_hints(room({"a.pdf": 50_000, "b.pdf": 800}, context=40_960), model_context=131_072)
+    assert raise_it[0] == ("Raise the context from 40,960 to 56,320 tokens (Settings › Context (tokens)) and it "
+                           "fits: the model holds 131,072.")
+    huge = view.refusal_hints(room({"ira.pdf": 216_724, "note.md": 500}))
+    assert huge == ["Remove “ira.pdf” (216,724 tokens) from the selection and it fits.",
+                    "“ira.pdf” alone needs 216,724 tokens, more than the 129,637 this model's context can leave "
+                    "for documents. Folio reads documents whole and never cuts them: it needs a model that holds more."]
+    assert view.refusal_hints(room({"a.pdf": 10})) == []
+
+
+def test_the_budget_table_stays_short_whatever_the_selection():
+    documents = {f"exhibit-{n:03}.pdf": 1_000 + n for n in range(200)}
+    budget = room(documents)
+    rows, folded = view.budget_rows(budget)
+    assert [r.kind for r in rows] == ["system", "template", "documents", "question", "reserved", "over"]
+    assert rows[2].label == "200 documents" and rows[2].tokens == sum(documents.values())
+    assert rows[-1].label == "Over the context by" and rows[-1].tokens == budget.overrun
+    assert [s.label for s in folded[:2]] == ["exhibit-199.pdf", "exhibit-198.pdf"] and len(folded) == 200
+    few_rows, none = view.budget_rows(room({"a.pdf": 10, "b.pdf": 20}))
+    assert [r.label for r in few_rows if r.kind == "document"] == ["a.pdf", "b.pdf"] and none == []
+    assert view.refusal_headline(budget) == (
+        f"The 200 selected documents need {budget.total_documents:,} tokens but only {budget.available:,} are "
+        f"available: over by {budget.overrun:,}.")
+
+
+def test_the_progress_bar_shows_each_stage_at_its_real_fraction_and_no_faster_than_it_can_draw():
+    now = [0.0]
+    progress = view.StageProgress(every=0.75, clock=lambda: now[0])
+    shown = []
+    for page in range(1, 56):
+        now[0] += 0.05  # lib reports every page, far faster than the bar slides (0.5 s)
+        update = progress.update("Reading page", page, 55)
+        if update:
+            shown.append((now[0], *update))
+    assert shown[0][1:] == (1 / 55, "Reading page 1 of 55") and shown[-1][1:] == (1.0, "Reading page 55 of 55")
+    assert all(b[0] - a[0] >= 0.75 for a, b in zip(shown, shown[1:-1]))  # each slide ends before the next
+    for _at, fraction, text in shown:
+        done, total = map(int, re.findall(r"\d+", text))
+        assert fraction == done / total  # the bar says what the text says
+    now[0] += 0.01
+    assert progress.update("Counting tokens", 0, None) == (0.0, "Counting tokens")  # a new stage at once
+
+
+def test_switching_the_server_kind_moves_a_default_address_and_keeps_a_custom_one():
+    assert view.host_for_backend("openai", "http://127.0.0.1:11434", "ollama") == "http://127.0.0.1:8000"
+    assert view.host_for_backend("openai", "http://localhost:11434/", "ollama") == "http://127.0.0.1:8000"
+    assert view.host_for_backend("ollama", "http://127.0.0.1:8000", "openai") == "http://127.0.0.1:11434"
+    assert view.host_for_backend("openai", "http://gpu-box:11434", "ollama") == "http://gpu-box:11434"
+    assert view.host_for_backend("ollama", "http://127.0.0.1:11434", "ollama") == "http://127.0.0.1:11434"
 
 
 def test_small_formatters():

@@ -205,7 +205,7 @@ def test_a_finished_answer_is_saved_in_a_new_conversation_then_as_a_follow_up(do
     saved = store.get_conversation(conversation["id"])
     assert saved["title"] == job["pending"]["question"][:120]
     assert [d["sha256"] for d in saved["documents"]] == [doc.sha256]
-    assert saved["settings"] == turns.public_settings(settings)
+    assert saved["settings"] == turns.public_settings(settings) | {"answered_by": "qwen-test"}
     [stored] = saved["turns"]
     assert stored["id"] == turn["id"] and stored["citations"][0]["sha"] == doc.sha256
     assert stored["settings"] == turns.public_settings(settings)
@@ -277,3 +277,34 @@ def test_a_stop_before_any_word_does_not_claim_a_part_was_kept(doc):
     record = turns.interrupted_turn(pending, [doc])
     assert record["reason"] == "Stopped by you before the model's first word." and record["status"] == "stopped"
     assert "kept" not in record["reason"]
+
+
+def test_a_stop_before_any_word_is_shown_but_not_saved(doc, store, settings):
+    job = _job(doc, store, settings, question="Who repairs the roof?")
+    stopped = Answer(question="Who repairs the roof?", interrupted=True, status="stopped",
+                     interrupt_reason="Stopped while the server was checked. No part of an answer had arrived.")
+    turns.finish_job(job, SimpleNamespace(kind="final", answer=stopped))
+    conversation = job["chat"]
+    assert conversation["turns"] == [] and conversation["id"] is None and store.list_conversations() == []
+    unsent = conversation["unsent"]
+    assert unsent["question"] == "Who repairs the roof?" and unsent["why"] == "stopped"
+    assert unsent["message"].startswith("Stopped while the server was checked")
+    assert conversation["pending"] is None and job["pending"]["done"].is_set()
+
+    late = _job(doc, store, settings)  # Stop before lib could hand back its final answer
+    turns.finish_job(late, None)
+    assert late["chat"]["turns"] == [] and late["chat"]["unsent"]["message"] == turns.STOPPED_EARLY_REASON
+
+
+def test_a_question_the_server_did_not_answer_is_kept_to_ask_again(doc, store, settings):
+    job = _job(doc, store, settings, question="Who pays?")
+    turns.finish_job(job, ServerBusy("The server is busy. Try again."))
+    assert job["chat"]["unsent"] == {"question": "Who pays?", "think": False, "shas": [doc.sha256], "why": "error",
+                                     "message": "The server is busy. Try again.", "prefilled": False}
+    silent = _job(doc, store, settings, question="And the deposit?")
+    ended = Answer(question="q", interrupted=True, status="interrupted",
+                   interrupt_reason="No text for 900 s: no part of an answer arrived.")
+    turns.finish_job(silent, SimpleNamespace(kind="final", answer=ended))
+    assert silent["chat"]["turns"] == [] and store.list_conversations() == []
+    assert silent["chat"]["error"] == "No text for 900 s: no part of an answer arrived."
+    assert silent["chat"]["unsent"]["question"] == "And the deposit?"

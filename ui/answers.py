@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.output import exports
+from lib.output import advice, exports, outcome
 from lib.output import presenting as view
 from ui.exports import answer_exports
 from ui.page_images import page_image
@@ -54,6 +54,7 @@ def render_turn(turn: dict, key: str, *, exports: bool = True) -> None:
     with st.chat_message("user", avatar=":material/person:"):
         safe_markdown(turn.get("question", ""))
     with st.chat_message("assistant", avatar=":material/menu_book:"):
+        answer_state(turn)
         if turn.get("thinking"):
             with st.expander("Reasoning", icon=":material/psychology:"):
                 safe_markdown(turn["thinking"])
@@ -65,17 +66,25 @@ def render_turn(turn: dict, key: str, *, exports: bool = True) -> None:
             answer_exports(turn, key)
 
 
+_STATE_BOXES = {"error": (st.error, ":material/report:"), "warning": (st.warning, ":material/stop_circle:")}
+
+
+def answer_state(turn: dict) -> None:
+    """The state of the answer, first and plainly, unless it simply answered: the server read
+    only part of the prompt, the server interrupted it, or it was stopped."""
+    state = outcome.answer_state(turn)
+    if not state.text:
+        return
+    box, icon = _STATE_BOXES.get(state.level, (st.info, ":material/info:"))
+    box(f"**{state.title}.** " + view.message_markdown(advice.for_app(state.text)), icon=icon)
+
+
 def answer_flags(turn: dict) -> None:
-    """Interrupted, no answer in the documents, no citations, other warnings."""
-    if turn.get("interrupted"):
-        reason = turn.get("reason") or turn.get("interrupt_reason") or "The answer was stopped."
-        st.warning("Interrupted: " + view.escape_markdown(reason), icon=":material/stop_circle:")
+    """No answer in the documents, no citations, the other warnings (the state is said above)."""
     if turn.get("no_answer"):
         st.info("The selected documents do not answer this question.", icon=":material/search_off:")
-    for warning in turn.get("warnings", []):
-        if warning.startswith("Interrupted:"):
-            continue  # said above
-        st.warning(view.escape_markdown(warning), icon=":material/warning:")
+    for note in outcome.turn_notes(turn):
+        st.warning(view.message_markdown(advice.for_app(note)), icon=":material/warning:")
 
 
 def citation_list(markers: list, key: str) -> None:
@@ -125,24 +134,27 @@ def citation_card(marker, key: str) -> None:
 
 
 def stats_panel(turn: dict) -> None:
-    """After the answer: prompt sent vs read, first token, speed, cache reuse."""
+    """After the answer: the model that answered, prompt sent vs read, times, speed, cache reuse."""
     calls = turn.get("calls") or []
+    model = outcome.model_line(turn)
     if not calls:
+        text = view.join_nonempty([model, outcome.time_line(turn)], sep="  \n")
+        if text:
+            st.caption(view.escape_markdown(text))
         return
     call = calls[-1]
-    sent, read = call.get("prompt_tokens"), call.get("server_prompt_tokens")
-    line, _ = view.prompt_check(sent, read)
-    differs = any("did not read what Folio sent" in w for w in turn.get("warnings", []))
+    line, differs = view.prompt_check(call.get("prompt_tokens"), call.get("server_prompt_tokens"))
     parts = [
+        model,
         line,
-        f"First token after {view.format_seconds(call.get('first_token_s'))}.",
+        outcome.time_line(turn),
         view.speed_line(call.get("eval_count"), call.get("eval_s")),
-        view.cache_line(call.get("cached_tokens"), read, call.get("prompt_eval_s"), turn.get("slowest_s_per_token"),
-                        follow_up=bool(turn.get("follow_up") or turn.get("previous_prompt_eval_s"))),
+        outcome.cache_text(call, turn.get("slowest_s_per_token"),
+                           follow_up=bool(turn.get("follow_up") or turn.get("previous_prompt_eval_s"))),
         f"Context {call['num_ctx']:,}, system block pinned ({call.get('num_keep', 0):,} tokens)." if call.get("num_ctx") else "",
     ]
-    text = view.join_nonempty(parts, sep="  \n")
-    if differs:
+    text = view.join_nonempty([view.escape_markdown(p) for p in parts if p], sep="  \n")
+    if differs and outcome.turn_status(turn) != "prompt_cut":  # a cut prompt is said first, above
         st.warning(text, icon=":material/report:")
     else:
         st.caption(text)

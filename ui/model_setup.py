@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from lib.config import Settings
+from lib.output import advice
 from lib.output import presenting as view
 from ui.resources import backend, settings
 from ui.server import start_hint
@@ -56,9 +57,10 @@ def render_diagnosis(report) -> None:
 
     s = report.settings
     if report.error:
-        st.error(view.message_markdown(report.error), icon=":material/cloud_off:")
-        if report.error_kind == "ServerUnreachable":
-            st.markdown(start_hint(s))
+        if report.error_kind == "ServerUnreachable":  # said once, pointing at the Address field above
+            st.error(start_hint(s, here=True), icon=":material/cloud_off:")
+        else:
+            st.error(view.message_markdown(advice.for_app(report.error, here=True)), icon=":material/cloud_off:")
         return
     info = report.info
     cols = st.columns(4)
@@ -99,7 +101,7 @@ def render_diagnosis(report) -> None:
     for warning in report.warnings:
         if "holds" in warning and "configured" in warning:
             continue  # said above in plainer words
-        st.warning(view.message_markdown(warning), icon=":material/warning:")
+        st.warning(view.message_markdown(advice.for_app(warning, here=True)), icon=":material/warning:")
     if report.ok and info.model_matches:
         st.success("Ready: Folio can ask this model.", icon=":material/check_circle:")
     elif report.ok:

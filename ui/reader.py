@@ -104,7 +104,7 @@ def passage_card(passage, highlight: tuple[int, int] | None = None, document_nam
 def passage_search(sha: str | None) -> None:
     """Full-text search (SQLite FTS5 words, character pairs for Chinese and Japanese)."""
     query = st.text_input(
-        "Search the text",
+        "Search this document" if sha else "Search every document",
         key=f"q-{sha or 'all'}",
         placeholder="Words or a phrase, e.g. “duty of care” or 合同",
         type="search",

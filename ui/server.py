@@ -7,21 +7,26 @@ import streamlit as st
 from lib.config import Settings
 from lib.errors import FolioError, ModelNotFound, ServerTooOld, ServerUnreachable
 from lib.output import presenting as view
+from lib.output.outcome import short_model
 from ui.resources import backend_for, settings
 
 
-def start_hint(s: Settings) -> str:
-    """What to start, and how, when the model server cannot be reached (Markdown)."""
+def start_hint(s: Settings, *, here: bool = False) -> str:
+    """What to start, and how, when the model server cannot be reached (Markdown).
+
+    `here`: shown on the Settings page, whose Address field is right above.
+    """
+    where = "in **Address** above" if here else "on the **Settings** page"
     if s.backend == "openai":
         return (
             f"No OpenAI-compatible server answers at {view.inline_code(s.host)}. Start it, e.g. "
             f"`vllm serve Qwen/Qwen3-14B --max-model-len 131072` or llama.cpp's `llama-server`, "
-            "then set its address on the **Settings** page or with `FOLIO_HOST`."
+            f"then set its address {where}."
         )
     return (
         f"Ollama does not answer at {view.inline_code(s.host)}. Start it with `ollama serve` "
-        f"(then {view.inline_code('ollama create ' + s.model + ' -f Modelfile')} once), or set its address with "
-        "`OLLAMA_HOST` or on the **Settings** page. Reading documents and the token budget work without it."
+        f"(then {view.inline_code('ollama create ' + s.model + ' -f Modelfile')} once), or set its address "
+        f"{where}. Reading documents and the token budget work without it."
     )
 
 
@@ -91,25 +96,44 @@ def real_context() -> int:
     return _real(s.context, status.get("trained_context") if status.get("reachable") else None)
 
 
-def sidebar_status() -> None:
-    """Server light and the data folder in the sidebar of every page."""
+def sidebar_status(*, on_settings: bool = False) -> None:
+    """Server light and the data folder in the sidebar of every page. On the Settings page the
+    light stands alone: the page itself says what to do, once."""
     s = settings()
     status = server_status()
     with st.sidebar:
         if not status["reachable"]:
             st.error("Model server not reachable", icon=":material/cloud_off:")
-            st.caption(start_hint(s))
+            if not on_settings:
+                st.caption(start_hint(s))
         elif not status.get("model_present"):
             st.warning(f"Server up, model {view.inline_code(s.model)} missing", icon=":material/warning:")
-            st.caption("Pull or build it on the **Settings** page.")
+            if not on_settings:
+                st.caption("Pull or build it on the **Settings** page.")
         else:
             served = status.get("model") or s.model
-            display = status.get("display") or s.backend
-            st.success(f"{view.escape_markdown(display)} · {view.inline_code(served)}", icon=":material/cloud_done:")
+            st.success(f"{view.escape_markdown(server_words(status, s))} · {view.inline_code(short_model(served))}",
+                       icon=":material/cloud_done:")
             if not status.get("model_matches", True):
-                st.caption(f"It serves {view.inline_code(served)}, not {view.inline_code(s.model)}: "
+                st.caption(f"It serves {view.inline_code(short_model(served))}, not {view.inline_code(s.model)}: "
                            "answers come from its model.")
         st.caption(f"Data folder: {view.inline_code(str(s.data_dir))}")
+
+
+def server_words(status: dict, s: Settings) -> str:
+    """'llama.cpp server b4567', 'Ollama 0.13.0': the kind of server and its version, readable."""
+    from lib.servers.protocol import SERVER_KINDS
+
+    if status.get("display"):
+        return str(status["display"])
+    kind = SERVER_KINDS.get(s.backend, SERVER_KINDS["openai"])
+    return f"{kind} {status['version']}" if status.get("version") else kind
+
+
+def model_context() -> int | None:
+    """The context the model holds, as the server says (None when it does not, or is down)."""
+    status = server_status()
+    return status.get("trained_context") if status.get("reachable") else None
 
 
 def need_server_notice() -> bool:

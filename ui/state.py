@@ -20,8 +20,9 @@ DEFAULT_STATE: dict[str, Any] = {
     "jobs_running": [],  # ids of the jobs this session last saw running (to refresh the page when one ends)
     # The conversation on the Ask page, one plain dict held by reference while an answer
     # streams (a Stop ends the script, and session state cannot be touched after that):
-    # id (store id or None), turns (dicts, see lib/output/turns.py), error (str), pending (dict).
-    "chat": {"id": None, "turns": [], "error": None, "pending": None},
+    # id (store id or None), turns (dicts, see lib/output/turns.py), error (str), pending (dict),
+    # unsent (a question that got no word of an answer, offered again: turns.unsent).
+    "chat": {"id": None, "turns": [], "error": None, "pending": None, "unsent": None},
     "overrides": {},  # Settings fields changed on the Settings page
     "upload_log": [],  # one line per file of the uploads of this session
     "locked": {},  # encrypted uploads waiting for a password: key -> {name, data, message}
@@ -55,13 +56,14 @@ DEEP_LINK = "deep-link"  # the page a deep link asked for, opened by app.py once
 
 
 def chat() -> dict:
-    """The Ask page's conversation: {'id', 'turns', 'error', 'pending'}."""
+    """The Ask page's conversation: {'id', 'turns', 'error', 'pending', 'unsent'}."""
     return st.session_state.chat
 
 
 def new_conversation(*, keep_selection: bool = True, conversation_id=None, turns=(), error=None) -> None:
     """A fresh conversation dict (a running answer keeps writing to the old one)."""
-    st.session_state.chat = {"id": conversation_id, "turns": list(turns), "error": error, "pending": None}
+    st.session_state.chat = {"id": conversation_id, "turns": list(turns), "error": error, "pending": None,
+                             "unsent": None}
     if not keep_selection:
         st.session_state.selected = []
 

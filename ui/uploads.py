@@ -70,13 +70,14 @@ def locked_message(exc: FolioError, name: str) -> str:
 
 
 def _progress_to(bar):
-    """A lib progress callback that moves a Streamlit progress bar (stage, done, total)."""
+    """A lib progress callback that moves a Streamlit progress bar (stage, done, total), no
+    faster than the bar can draw (presenting.StageProgress)."""
+    progress = view.StageProgress()
 
     def report(stage: str, done: int, total: int | None) -> None:
-        if total:
-            bar.progress(min(done / total, 1.0), text=f"{stage} {done:,} of {total:,}")
-        else:
-            bar.progress(0.0, text=f"{stage} {done:,}" if done else stage)
+        shown = progress.update(stage, done, total)
+        if shown:
+            bar.progress(shown[0], text=shown[1])
 
     return report
 

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from ..asking.citations import ID_PATTERN
 from ..documents import page_range_text
+from .outcome import answer_state, configured_model, server_name, short_model, times, turn_notes
 
 STATUS_TEXT = {
     "verified": "verified",
@@ -126,6 +127,9 @@ def answer_markdown(turn: dict, *, heading_level: int = 2, number: int | None = 
     pieces, numbered = link_citations(str(turn.get("answer") or ""), turn.get("citations") or [])
     body = "".join(f"[{p}]" if isinstance(p, int) else p for p in pieces).strip()
     lines = [f"{hashes} {label}", "", _blockquote(str(turn.get("question") or "")), "", f"{hashes} Answer", ""]
+    state = answer_state(turn)
+    if state.text:
+        lines += [f"**{state.title}.** {state.text}", ""]
     lines.append(body or "_(no answer text)_")
     lines += _notes_markdown(turn)
     if numbered:
@@ -163,27 +167,36 @@ def _indent_continuation(item: str) -> str:
 
 
 def _notes_markdown(turn: dict) -> list[str]:
-    notes = [str(w) for w in turn.get("warnings") or []]
-    if turn.get("interrupted"):
-        notes.insert(0, "The answer was interrupted; this is what arrived.")
+    """The warnings the state line does not already say, each once."""
+    notes = turn_notes(turn)
     return ["", *(f"> Note: {n}" for n in notes)] if notes else []
 
 
 def stats_line(turn: dict) -> str:
-    """'qwen3-128k:14b · thinking off · 9,120 prompt tokens · first token 2.1 s'."""
+    """'smollm2.gguf (llama.cpp server; Folio was set to qwen3-128k:14b) · thinking off ·
+    9,120 prompt tokens · first token 2.1 s · total 9.8 s · 2025-01-02T10:00:00'.
+
+    Times count from the moment the question was asked, every request included."""
     calls = turn.get("calls") or []
     parts = []
     model, think = turn_model(turn), turn_think(turn)
     if model:
-        parts.append(str(model))
+        about = [server_name(turn)]
+        configured = configured_model(turn)
+        if configured and short_model(configured) != short_model(model):
+            about.append(f"Folio was set to {configured}")
+        about = [a for a in about if a]
+        parts.append(short_model(model) + (f" ({'; '.join(about)})" if about else ""))
     if think is not None:
         parts.append("thinking on" if think else "thinking off")
     prompt = _sum(c.get("prompt_tokens") for c in calls)
     if prompt is not None:
         parts.append(f"{prompt:,} prompt tokens")
-    first = next((c.get("first_token_s") for c in calls if c.get("first_token_s") is not None), None)
-    if first is not None:
-        parts.append(f"first token {first:.1f} s")
+    clock = times(turn)
+    if clock.get("first_token_s") is not None:
+        parts.append(f"first token {clock['first_token_s']:.1f} s")
+    if clock.get("total_s") is not None:
+        parts.append(f"total {clock['total_s']:.1f} s")
     if turn.get("created_at"):
         parts.append(str(turn["created_at"]))
     return " · ".join(parts)
@@ -273,6 +286,11 @@ class _DocxWriter:
         text = "".join(f"{_REF}{footnote_ids[p]}{_REF}" if isinstance(p, int) else p for p in pieces)
         # Word puts the footnote mark right after the words: "quote"¹ not "quote" ¹.
         text = re.sub(r"[ \t]+(?=" + _REF + ")", "", text)
+        state = answer_state(turn)
+        if state.text:
+            paragraph = self.document.add_paragraph()
+            paragraph.add_run(xml_safe(f"{state.title}. ")).bold = True
+            paragraph.add_run(xml_safe(state.text))
         self._markdown_blocks(text.strip() or "(no answer text)")
         for note in _notes_markdown(turn)[1:]:
             self.paragraph(note.removeprefix("> "))
@@ -459,6 +477,9 @@ def read_footnotes(docx_bytes: bytes) -> dict[int, str]:
 # --- CSV ------------------------------------------------------------------------------
 
 _CSV_TEXT_COLUMNS = ("conversation", "question", "answer", "documents", "warnings")
+# Whole numbers stay whole in the file ("10230", not "10230.0"), empty where unknown.
+_CSV_INT_COLUMNS = ("conversation_id", "turn", "citations", "verified", "unverified", "invalid", "prompt_tokens",
+                    "server_prompt_tokens", "cached_tokens", "answer_tokens")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -468,6 +489,8 @@ def history_csv(conversations: Iterable[dict]) -> bytes:
 
     rows = [_turn_row(c, turn) for c in conversations for turn in c.get("turns") or [] if isinstance(turn, dict)]
     frame = pd.DataFrame(rows, columns=list(_CSV_COLUMNS))
+    for column in _CSV_INT_COLUMNS:
+        frame[column] = frame[column].astype("Int64")
     for column in _CSV_TEXT_COLUMNS:
         frame[column] = frame[column].map(_defuse_formula)
     # The BOM makes Excel read UTF-8 (Chinese quotes and names) correctly.
@@ -478,6 +501,7 @@ _CSV_COLUMNS = (
     "conversation_id", "conversation", "turn", "time", "question", "answer", "documents",
     "citations", "verified", "unverified", "invalid", "prompt_tokens", "server_prompt_tokens",
     "first_token_s", "total_s", "cached_tokens", "answer_tokens", "model", "think", "interrupted", "warnings",
+    "status", "configured_model", "server",
 )
 
 
@@ -485,6 +509,7 @@ def _turn_row(conversation: dict, turn: dict) -> dict:
     citations = turn.get("citations") or []
     calls = turn.get("calls") or []
     statuses = [c.get("status") for c in citations]
+    state, clock = answer_state(turn), times(turn)
     documents = sorted({d for call in calls for d in call.get("documents") or []}) or document_names(conversation)
     return {
         "conversation_id": conversation.get("id"),
@@ -500,14 +525,18 @@ def _turn_row(conversation: dict, turn: dict) -> dict:
         "invalid": statuses.count("invalid"),
         "prompt_tokens": _sum(c.get("prompt_tokens") for c in calls),
         "server_prompt_tokens": _sum(c.get("server_prompt_tokens") for c in calls),
-        "first_token_s": next((c.get("first_token_s") for c in calls if c.get("first_token_s") is not None), None),
-        "total_s": _sum(c.get("total_s") for c in calls),
+        "first_token_s": clock.get("first_token_s"),
+        "total_s": clock.get("total_s"),
         "cached_tokens": _sum(c.get("cached_tokens") for c in calls),
         "answer_tokens": _sum(c.get("eval_count") for c in calls),
         "model": turn_model(turn, conversation),
         "think": turn_think(turn, conversation),
-        "interrupted": bool(turn.get("interrupted")),
-        "warnings": " | ".join(str(w) for w in turn.get("warnings") or []),
+        "interrupted": state.status in ("interrupted", "stopped"),
+        # The state first (an interrupted row says why), then the other warnings, each once.
+        "warnings": " | ".join(([state.line] if state.line else []) + turn_notes(turn)),
+        "status": state.status,
+        "configured_model": configured_model(turn) or turn_model(turn, conversation),
+        "server": server_name(turn),
     }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from ..asking.reuse import CACHED_READ_TOKENS_S  # noqa: F401 (kept importable from here)
+from .advice import field_ref
 
 # Every ASCII character Markdown (CommonMark + GFM + Streamlit's directives, emoji
 # shortcodes and LaTeX) gives a meaning to. Backslash-escaping all of them makes any
@@ -218,6 +219,48 @@ def budget_segments(budget: Any) -> list[Segment]:
     return segments
 
 
+MAX_DOCUMENT_ROWS = 6
+"""Up to this many documents get a row each in the context table; more share one row."""
+
+
+def budget_rows(budget: Any, max_documents: int = MAX_DOCUMENT_ROWS) -> tuple[list[Segment], list[Segment]]:
+    """The context table, short whatever the selection, and the documents it folds.
+
+    With more than `max_documents` documents, one row ('40 documents', their total) stands
+    for them, so the rows that matter (reserved, left or over) stay in view; the second list
+    then holds every document, largest first (empty otherwise).
+    """
+    segments = budget_segments(budget)
+    documents = [s for s in segments if s.kind == "document"]
+    if len(documents) <= max_documents:
+        return segments, []
+    first = segments.index(documents[0])
+    rows = [s for s in segments if s.kind != "document"]
+    total = sum(s.tokens for s in documents)
+    rows.insert(first, Segment(f"{len(documents):,} documents", total, "documents"))
+    return rows, sorted(documents, key=lambda s: -s.tokens)
+
+
+def refusal_headline(budget: Any) -> str:
+    """Why the selection is refused, in one line whatever the number of documents (plain text)."""
+    label = " (estimated)" if getattr(budget, "is_estimate", False) else ""
+    documents = sorted(dict(budget.documents).items(), key=lambda item: -item[1])
+    if len(documents) == 1:
+        what = f"“{documents[0][0]}” needs"
+    elif len(documents) <= 5:
+        what = f"The {len(documents)} selected documents (" + ", ".join(
+            f"“{name}” {tokens:,}" for name, tokens in documents) + ") need"
+    else:  # the table lists them
+        what = f"The {len(documents):,} selected documents need"
+    available = int(budget.available)
+    if available < 0:
+        return (f"A context of {int(budget.context):,} tokens cannot hold the instructions, the question and the "
+                f"{int(budget.reserved):,} reserved for the answer, before any document: over by "
+                f"{int(budget.overrun):,}{label}.")
+    return (f"{what} {int(budget.total_documents):,} tokens{label} but only {available:,} are available: "
+            f"over by {int(budget.overrun):,}.")
+
+
 def budget_headline(budget: Any) -> str:
     """One line: used of context, left or over (numbers with thousands separators)."""
     context = int(budget.context)
@@ -228,27 +271,122 @@ def budget_headline(budget: Any) -> str:
     return f"Fits: {used:,} of {context:,} tokens used, {int(budget.left):,} left."
 
 
-def refusal_hints(budget: Any, without_thinking: Any = None) -> list[str]:
-    """What the user can do when the documents do not fit (plain text, one line each).
+MIN_ANSWER_RESERVE = 1024
+"""The smallest answer reserve a hint suggests: below it, an answer with its quotes gets cut."""
+MAX_HINTS = 2
 
-    `without_thinking` is the same budget with Thinking off, when Thinking is on.
+
+def refusal_hints(budget: Any, without_thinking: Any = None, *, model_context: int | None = None) -> list[str]:
+    """The one or two changes that make the documents fit, with numbers (plain text, one line each).
+
+    `without_thinking` is the same budget with Thinking off, when Thinking is on; `model_context`
+    is what the model holds, when the server says (a context configured below it can be raised).
+    Cheapest change first: Thinking off, a new conversation, a smaller answer reserve, a larger
+    context, fewer documents; and, when no setting can help, that a document is too long alone.
     """
-    hints = []
-    if without_thinking is not None and without_thinking.fits:
-        hints.append("It fits with Thinking off: thinking reserves extra room for the model's reasoning.")
+    over = int(getattr(budget, "overrun", 0) or 0)
+    if over <= 0:
+        return []
+    hints = [
+        _thinking_off(budget, without_thinking),
+        _new_conversation(budget, over),
+        _lower_reserve(budget, over),
+        _raise_context(budget, over, model_context),
+        _remove_documents(dict(budget.documents), over),
+    ]
+    hints = [hint for hint in hints if hint]
+    alone = _too_long_alone(budget, model_context, without_thinking)
+    return (hints[:MAX_HINTS - 1] + alone[:1]) if alone else hints[:MAX_HINTS]
+
+
+def _thinking_off(budget: Any, without_thinking: Any) -> str:
+    if without_thinking is None or not without_thinking.fits:
+        return ""
+    reserve = int(getattr(budget, "thinking_reserve", 0) or 0)
+    room = f" ({reserve:,} tokens)" if reserve else ""
+    return f"Turn Thinking off and it fits: thinking reserves extra room{room} for the model's reasoning."
+
+
+def _new_conversation(budget: Any, over: int) -> str:
     history = int(getattr(budget, "history", 0) or 0)
-    if history and budget.overrun <= history:
-        hints.append(
-            f"Earlier questions and answers take {history:,} tokens: a new conversation on these documents fits."
-        )
-    room = max(int(budget.available), int(without_thinking.available) if without_thinking is not None else 0)
-    for name, tokens in dict(budget.documents).items():
-        if tokens > room:
-            hints.append(
-                f"“{name}” alone needs {tokens:,} tokens, more than the {room:,} this context leaves for "
-                "documents. Folio reads documents whole and never cuts them: it needs a model that holds more."
-            )
-    return hints
+    if not history or over > history:
+        return ""
+    return (f"Start a new conversation on these documents and it fits: the earlier questions and answers "
+            f"take {history:,} tokens.")
+
+
+def _lower_reserve(budget: Any, over: int) -> str:
+    reserved = getattr(budget, "reserved", None)
+    if reserved is None:
+        return ""
+    answer_reserve = int(reserved) - int(getattr(budget, "thinking_reserve", 0) or 0)
+    lowered = (answer_reserve - over) // 100 * 100
+    if lowered < MIN_ANSWER_RESERVE:
+        return ""
+    return (f"Lower the answer reserve from {answer_reserve:,} to {lowered:,} tokens "
+            f"({field_ref('answer_reserve')}) and it fits; a longer answer is then cut at {lowered:,} tokens.")
+
+
+def _raise_context(budget: Any, over: int, model_context: int | None) -> str:
+    context = int(getattr(budget, "context", 0) or 0)
+    if not model_context or not context or model_context - context < over:
+        return ""
+    needed = min(-(-(context + over) // 1024) * 1024, int(model_context))
+    return (f"Raise the context from {context:,} to {needed:,} tokens ({field_ref('context')}) and it fits: "
+            f"the model holds {int(model_context):,}.")
+
+
+def documents_to_remove(documents: dict[str, int], over: int) -> list[tuple[str, int]]:
+    """The fewest documents whose removal frees `over` tokens, largest first; [] when only
+    removing all of them would do. Up to three are named, so the last is the smallest that
+    suffices; more are the largest ones."""
+    ranked = sorted(documents.items(), key=lambda item: -item[1])
+    freed, count = 0, 0
+    for _name, tokens in ranked:
+        if freed >= over:
+            break
+        freed += tokens
+        count += 1
+    if freed < over or count >= len(ranked):
+        return []
+    if count > 3:
+        return ranked[:count]  # named as "the N largest": the table lists them largest first
+    chosen = ranked[: count - 1]
+    still = over - sum(tokens for _name, tokens in chosen)
+    rest = ranked[count - 1:]
+    last = min((item for item in rest if item[1] >= still), key=lambda item: item[1])
+    return chosen + [last]
+
+
+def _remove_documents(documents: dict[str, int], over: int) -> str:
+    removal = documents_to_remove(documents, over)
+    if not removal:
+        return ""
+    total = sum(tokens for _name, tokens in removal)
+    if len(removal) <= 3:
+        names = [f"“{name}” ({tokens:,} tokens)" if i == 0 else f"“{name}” ({tokens:,})"
+                 for i, (name, tokens) in enumerate(removal)]
+        listed = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+        return f"Remove {listed} from the selection and it fits."
+    named = ", ".join(f"“{name}” {tokens:,}" for name, tokens in removal[:3])
+    return (f"Remove the {len(removal)} largest documents ({named} and {len(removal) - 3} more; "
+            f"{total:,} tokens in all) from the selection and it fits.")
+
+
+def _too_long_alone(budget: Any, model_context: int | None, without_thinking: Any = None) -> list[str]:
+    """Documents that fit no context this model offers, whatever the settings."""
+    context = max(int(getattr(budget, "context", 0) or 0), int(model_context or 0))
+    fixed = sum(int(getattr(budget, part, 0) or 0) for part in ("system", "template", "question"))
+    if context:
+        room = context - fixed - MIN_ANSWER_RESERVE
+    else:
+        room = max(int(b.available) for b in (budget, without_thinking) if b is not None)
+    return [
+        f"“{name}” alone needs {tokens:,} tokens, more than the {max(room, 0):,} this model's context can leave "
+        "for documents. Folio reads documents whole and never cuts them: it needs a model that holds more."
+        for name, tokens in dict(budget.documents).items()
+        if tokens > room
+    ]
 
 
 def question_too_long(budget: Any, without_question: Any) -> str:
@@ -361,3 +499,57 @@ def kib(n_bytes: int | None) -> str:
 def join_nonempty(parts: Iterable[str], sep: str = " · ") -> str:
     """The non-empty parts joined with `sep`."""
     return sep.join(p for p in parts if p)
+
+
+class StageProgress:
+    """What a progress bar shows for lib's progress callbacks (stage, done, total), and when.
+
+    The app's bar slides to each new value in half a second; a new value sent before it
+    arrives starts the slide again from where the bar is, so a bar fed every few
+    milliseconds lags far behind its text ("Reading page 46 of 55" over a bar 27 % full).
+    `update` returns (fraction, text) to show, or None to skip: at most every `every`
+    seconds, and always at a new stage or a stage's end, so what is drawn is the real fraction.
+    """
+
+    def __init__(self, every: float = 0.75, clock: Callable[[], float] | None = None):
+        import time
+
+        self.every = every
+        self.clock = clock or time.monotonic
+        self.stage: str | None = None
+        self.shown_at: float | None = None
+
+    def update(self, stage: str, done: int, total: int | None) -> tuple[float, str] | None:
+        now = self.clock()
+        new_stage = stage != self.stage
+        finished = bool(total) and done >= total
+        if not (new_stage or finished or self.shown_at is None or now - self.shown_at >= self.every):
+            return None
+        self.stage, self.shown_at = stage, now
+        return stage_progress(stage, done, total)
+
+
+def stage_progress(stage: str, done: int, total: int | None) -> tuple[float, str]:
+    """(fraction of this stage done, its text): 'Reading page 46 of 55' at 46/55."""
+    if total:
+        return max(0.0, min(done / total, 1.0)), f"{stage} {done:,} of {total:,}"
+    return 0.0, (f"{stage} {done:,}" if done else stage)
+
+
+DEFAULT_HOSTS = {"ollama": "http://127.0.0.1:11434", "openai": "http://127.0.0.1:8000"}
+"""The address each kind of server usually listens at (Ollama; vLLM and llama.cpp's server)."""
+
+
+def host_for_backend(backend: str, host: str, previous_backend: str) -> str:
+    """The address to use after switching the server kind: the new kind's usual address when
+    the old one was the other kind's usual address (a custom address is kept)."""
+    host = host.strip().rstrip("/")
+    if backend == previous_backend or backend not in DEFAULT_HOSTS:
+        return host
+    usual = {_loopback(DEFAULT_HOSTS[previous_backend])} if previous_backend in DEFAULT_HOSTS else set()
+    return DEFAULT_HOSTS[backend] if _loopback(host) in usual else host
+
+
+def _loopback(host: str) -> str:
+    """The same address whichever name the machine itself goes by."""
+    return re.sub(r"^(https?://)(?:localhost|127\.0\.0\.1|\[::1\]|0\.0\.0\.0)(?=:)", r"\1127.0.0.1", host)

@@ -3,6 +3,8 @@
 The Ask page gathers a *job* (new_job: the conversation, the pending answer, the store,
 the settings) while Streamlit calls are still allowed; finishing it runs in a `finally`,
 also after Stop ended the script, so everything here works on plain objects only.
+A question that got no word of an answer (an error, or Stop before the first word) is not
+saved: the conversation keeps it as `unsent`, for the page to show and offer again.
 A turn holds lib's Answer.to_json() (minus the budget) plus what a page shows:
 citations with their document's sha and format, page text, the question's context.
 """
@@ -63,17 +65,45 @@ def finish_job(job: dict, final) -> None:
 
 def _finish(job: dict, final) -> None:
     conversation, pending = job["chat"], job["pending"]
+    arrived = bool(pending["answer"] or pending["thinking"])
     if isinstance(final, Exception):
         conversation["error"] = (
             final.message if isinstance(final, FolioError)
             else f"Unexpected problem while answering ({type(final).__name__}: {final})."
         )
-        if not (pending["answer"] or pending["thinking"]):
+        if not arrived:
+            conversation["unsent"] = unsent(pending, "error", conversation["error"])
             return
         final = None
     answer = getattr(final, "answer", None)
+    if not arrived and _no_word(answer):
+        # No word of an answer: nothing to keep in the history; the page offers the question again.
+        if answer is None or answer.status == "stopped":
+            reason = answer.interrupt_reason if answer is not None and answer.interrupt_reason else STOPPED_EARLY_REASON
+            conversation["unsent"] = unsent(pending, "stopped", reason)
+        else:
+            conversation["error"] = answer.interrupt_reason or "The server ended the answer before its first word."
+            conversation["unsent"] = unsent(pending, "error", conversation["error"])
+        return
     turn = turn_from_answer(answer, pending) if answer is not None else interrupted_turn(pending, job["documents"])
     save_turn(job, with_context(turn, pending, job["settings"]))
+
+
+def _no_word(answer) -> bool:
+    """Stopped or interrupted before any text (a finished empty answer is still an answer)."""
+    if answer is None:
+        return True
+    return bool(answer.interrupted or answer.status in ("stopped", "interrupted")) and not (answer.answer or answer.thinking)
+
+
+def unsent(pending: dict, why: str, message: str) -> dict:
+    """A question that got no answer (the server failed, or Stop came before any word): shown
+    with its message and offered again, never saved as a conversation.
+
+    {'question', 'think', 'shas', 'why': 'error' | 'stopped', 'message', 'prefilled': False}
+    """
+    return {"question": pending["question"], "think": pending["think"], "shas": list(pending["shas"]),
+            "why": why, "message": message, "prefilled": False}
 
 
 def turn_from_answer(answer, pending: dict) -> dict:
@@ -150,7 +180,8 @@ def save_turn(job: dict, turn: dict) -> None:
     conversation["turns"].append(turn)
     try:
         if conversation["id"] is None:
-            conversation["id"] = library.create_conversation(turn["shas"], turn["question"][:120], public_settings(s))
+            recorded = public_settings(s) | {"answered_by": turn.get("model") or s.model}
+            conversation["id"] = library.create_conversation(turn["shas"], turn["question"][:120], recorded)
         turn["id"] = library.add_turn(conversation["id"], turn["question"], turn, public_settings(s))
     except FolioError as exc:
         conversation["error"] = f"The answer is shown but could not be saved: {exc.message}"
