@@ -229,8 +229,8 @@ def section() -> None:
     if plan is not None:
         st.markdown(f"**Cost:** {view.escape_markdown(plan.cost_text(_speed(s)))}")
     running = job is not None and job.running
-    if not status.get("reachable"):
-        st.info(server.start_hint(s), icon=":material/cloud_off:")
+    if not status.get("reachable"):  # the page says why above, once; the button says what it needs
+        st.caption("The probe needs the model server: start it (see above), then check again.")
     # Started in the click's callback, before this run renders: the button is already disabled.
     st.button("Start the probe", type="primary", icon=":material/play_arrow:", key="probe-start",
               disabled=plan is None or running or not status.get("reachable"),
