@@ -142,6 +142,44 @@ def image_only_pdf() -> bytes:
     return _pdf_bytes(doc)
 
 
+SCANNED_PAGES = (
+    ("The tenant shall pay the rent on the first day of each month.",
+     "Notice of any defect must be given in writing within ten days."),
+    ("The court finds that the contract was validly formed.",
+     "Judgment is entered for the plaintiff, with costs."),
+)
+"""The lines printed on the pages of scanned_pdf (two pages, no text layer)."""
+SCANNED_CHINESE = ("合同自成立时生效。", "当事人应当按照约定履行义务。")
+
+
+def _scanned(pages, *, fontname: str, fontsize: float = 14, dpi: int = 200) -> bytes:
+    """An image-only PDF: each page's lines printed, rendered to a grey picture at `dpi`
+    (as a scanner would), and that picture alone placed as the page."""
+    doc = pymupdf.open()
+    for lines in pages:
+        source = pymupdf.open()
+        page = source.new_page(width=460, height=60 + 30 * len(lines))
+        for row, line in enumerate(lines):
+            page.insert_text((30, 45 + 30 * row), line, fontsize=fontsize, fontname=fontname)
+        png = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("png")
+        target = doc.new_page(width=page.rect.width, height=page.rect.height)
+        source.close()
+        target.insert_image(target.rect, stream=png)
+    return _pdf_bytes(doc)
+
+
+@functools.cache
+def scanned_pdf() -> bytes:
+    """Two scanned pages of English sentences (SCANNED_PAGES): no text layer at all."""
+    return _scanned(SCANNED_PAGES, fontname="tiro")
+
+
+@functools.cache
+def scanned_chinese_pdf() -> bytes:
+    """One scanned page of simplified Chinese (SCANNED_CHINESE): no text layer."""
+    return _scanned([SCANNED_CHINESE], fontname="china-s", fontsize=16, dpi=300)
+
+
 @functools.cache
 def encrypted_pdf(password: str = PASSWORD) -> bytes:
     """One page (ENGLISH_PHRASE), AES-256 encrypted with user password `password`."""
