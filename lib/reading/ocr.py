@@ -107,8 +107,12 @@ def ocr_page_text(page, language: str, dpi: int, flags: int) -> list[tuple]:
     pix = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
     pdf_bytes = pix.pdfocr_tobytes(compress=False, language=language, tessdata=tessdata_dir())
     del pix
+    from .mupdf_blocks import page_blocks
+
     with pymupdf.open(stream=pdf_bytes, filetype="pdf") as ocr_doc:
-        return ocr_doc[0].get_text("blocks", flags=flags, sort=True)
+        blocks = page_blocks(ocr_doc[0], flags)
+    blocks.sort(key=lambda b: (b[3], b[0]))  # reading order, as get_text(sort=True)
+    return blocks
 
 
 MIN_READABLE_SHARE = 0.5

@@ -19,6 +19,7 @@ from ..documents import Block, Extraction
 from ..errors import CorruptDocument, ExtractionTimeout, NoTextFound, PasswordRequired, WrongPassword
 from . import ocr
 from .guards import Deadline
+from .mupdf_blocks import page_blocks
 
 # MuPDF prints repair notes to stderr; Folio reports damage as warnings instead.
 pymupdf.TOOLS.mupdf_display_errors(False)
@@ -136,7 +137,7 @@ class _PageReader:
         try:
             page = self.doc.load_page(index)
             self.page_height = page.rect.height
-            raw = page.get_text("blocks", flags=TEXT_FLAGS)
+            raw = page_blocks(page, TEXT_FLAGS)
         except Exception:
             self.unreadable.append(number)
             return []
