@@ -1,0 +1,74 @@
+"""Stand-ins for Tesseract in tests that are about what Folio does with OCR results.
+
+    monkeypatch.setattr(ocr_engine, "open_engine", lambda workers=0: ScriptedEngine("text read"))
+    SpyEngine.install(monkeypatch)      # the real engine, recording what it was asked
+"""
+
+from __future__ import annotations
+
+from lib.reading import ocr_engine
+
+
+class ScriptedEngine:
+    """Answers every page with one block of `text` and remembers what it was asked."""
+
+    def __init__(self, text: str, confidence: float | None = None):
+        self.text = text
+        self.confidence = confidence
+        self.asked: list[tuple[int, str]] = []
+        self._done: list[ocr_engine.OcrDone] = []
+
+    @property
+    def free(self) -> bool:
+        return not self._done
+
+    def submit(self, job: ocr_engine.OcrJob) -> None:
+        self.asked.append((job.number, job.language))
+        block = (30.0, 30.0, 300.0, 100.0, self.text, 0, 0)
+        self._done.append(ocr_engine.OcrDone(job.number, job.language, [block], self.confidence))
+
+    def wait(self, timeout: float) -> list[ocr_engine.OcrDone]:
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        self._done = []
+
+
+class SpyEngine:
+    """Wraps the real engine (real Tesseract): records the jobs, the processes and how many ran at once."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.asked: list[tuple[int, str]] = []
+        self.processes = []
+        self.most_at_once = 0
+
+    @classmethod
+    def install(cls, monkeypatch) -> list["SpyEngine"]:
+        made: list[SpyEngine] = []
+        real = ocr_engine.open_engine
+
+        def open_engine(workers: int = 0):
+            made.append(cls(real(workers)))
+            return made[-1]
+
+        monkeypatch.setattr(ocr_engine, "open_engine", open_engine)
+        return made
+
+    @property
+    def free(self) -> bool:
+        return self.engine.free
+
+    def submit(self, job: ocr_engine.OcrJob) -> None:
+        self.asked.append((job.number, job.language))
+        self.engine.submit(job)
+        running = getattr(self.engine, "running", {})
+        self.processes.extend(p for p in running.values() if p not in self.processes)
+        self.most_at_once = max(self.most_at_once, len(running))
+
+    def wait(self, timeout: float):
+        return self.engine.wait(timeout)
+
+    def close(self) -> None:
+        self.engine.close()
