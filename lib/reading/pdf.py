@@ -212,8 +212,9 @@ class _PageReader:
             out.append(f"Read {_pages(self.ocr_done)} with OCR (Tesseract, {used}): there is no text layer. "
                        "OCR can misread characters, so check quotes from them against the page image.")
         if self.pictures:
-            out.append(f"Did not OCR {_pages(self.pictures)}: {'it looks' if len(self.pictures) == 1 else 'they look'} "
-                       "like pictures (maps, photos, drawings) rather than text. Set FOLIO_OCR_PICTURES=1 to OCR them anyway.")
+            what = "it looks like a picture" if len(self.pictures) == 1 else "they look like pictures"
+            out.append(f"Did not OCR {_pages(self.pictures)}: {what} (maps, photos, drawings) rather than text. "
+                       "Set FOLIO_OCR_PICTURES=1 to OCR them anyway.")
         if self.ocr_empty:
             out.append(f"OCR found no readable text on {_pages(self.ocr_empty)} (pictures, maps or charts without running text, "
                        "or too faint); left out.")

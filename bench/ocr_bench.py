@@ -1,0 +1,297 @@
+"""OCR only where it pays, side by side in one run (numbers go to docs/readme/bench-ocr.md).
+
+    .venv/bin/python bench/ocr_bench.py [--repeat 5] [--scan-repeat 3] [--before] [--write]
+
+(a) Documents whose image-only pages are figures (the real Tarrant opinion with its two maps,
+    the real Free Culture book with its cover, photos and a comic page, and the Dobbs opinion
+    with a map exhibit bound in): Folio's ingestion with OCR on against the same documents
+    with OCR off (FOLIO_OCR=0). Goal: at most 1.5x.
+(b) A truly scanned 30-page judgment, made at run time: pages 1-30 of the Dobbs opinion
+    rendered to 300-dpi grey JPEGs and bound as an image-only PDF. Folio's reading against
+    the `tesseract` command line run by `xargs -P N` on the same page images (PNG, 300 dpi),
+    with the languages Folio chose, the same page segmentation and N = Folio's processes.
+    Goal: Folio's pages per minute at least 0.9 of the command line's.
+(c) The words: each reading compared with the judgment's real text (its text layer), as
+    recall and precision of words; --before adds the reading Folio did before this change
+    (pymupdf's Tesseract, English + Chinese, one page at a time: slow, about 2.5 minutes).
+    The project's scanned fixtures are checked word for word by tests/test_ocr_pages.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import regex
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CORPUS = next((p / "shared" / "corpus" for p in ROOT.parents if (p / "shared" / "corpus").is_dir()), ROOT.parent / "shared" / "corpus")
+"""/work/shared/corpus from the main checkout or a worktree below /work/wt."""
+TARRANT = CORPUS / "long_docs" / "legal_us" / "scotus_11-889_tarrant-v-herrmann_2013_slip-opinion.pdf"
+DOBBS = CORPUS / "long_docs" / "legal_us" / "scotus_19-1392_dobbs-v-jackson_2022_slip-opinion.pdf"
+FREE_CULTURE = CORPUS / "long_docs" / "books" / "free-culture_lessig_2004_352p.pdf"
+SCAN_PAGES = 30
+SCAN_DPI = 300
+FIGURE_LIMIT = 1.5
+THROUGHPUT_GOAL = 0.9
+
+
+# ---------------------------------------------------------------- the documents
+
+
+def figure_documents() -> dict[str, bytes]:
+    """Documents with a text layer whose image-only pages are figures."""
+    import pymupdf
+
+    dobbs = pymupdf.open(DOBBS)
+    dobbs.insert_pdf(pymupdf.open(TARRANT), from_page=28, to_page=28, start_at=100)  # a map exhibit
+    return {
+        "Tarrant opinion (30 p., 2 maps)": TARRANT.read_bytes(),
+        "Free Culture (352 p., cover, photos, comic)": FREE_CULTURE.read_bytes(),
+        "Dobbs + map exhibit (214 p.)": dobbs.tobytes(garbage=1),
+    }
+
+
+def scanned_judgment(folder: Path) -> tuple[Path, list[Path], str]:
+    """An image-only PDF of Dobbs pages 1-30 (grey JPEG at 300 dpi, as a scanner makes
+    them), the page images Folio would hand Tesseract, as PNG files, and the real text."""
+    import pymupdf
+
+    source = pymupdf.open(DOBBS)
+    scan = pymupdf.open()
+    truth = []
+    for index in range(SCAN_PAGES):
+        page = source[index]
+        truth.append(page.get_text())
+        jpeg = page.get_pixmap(dpi=SCAN_DPI, colorspace=pymupdf.csGRAY).tobytes("jpg", jpg_quality=85)
+        target = scan.new_page(width=page.rect.width, height=page.rect.height)
+        target.insert_image(target.rect, stream=jpeg)
+    pdf = folder / "scanned-judgment.pdf"
+    scan.save(pdf)
+    images = []
+    for index, page in enumerate(pymupdf.open(pdf)):
+        image = folder / f"page-{index + 1:02d}.png"
+        page.get_pixmap(dpi=SCAN_DPI, colorspace=pymupdf.csGRAY).save(image)
+        images.append(image)
+    return pdf, images, "\n".join(truth)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def ingest_seconds(data: bytes, ocr: bool) -> tuple[float, list[str]]:
+    from lib.config import Settings
+    from lib.reading.ingest import ingest_bytes
+
+    start = time.perf_counter()
+    document = ingest_bytes(data, "doc.pdf", settings=Settings(ocr=ocr))
+    return time.perf_counter() - start, document.warnings
+
+
+def figures(repeat: int) -> list[dict]:
+    rows = []
+    for name, data in figure_documents().items():
+        ingest_seconds(data, True)  # warm: imports, the tokenizer, the probe
+        on, off = [], []
+        for rep in range(repeat):
+            for ocr in ((True, False) if rep % 2 == 0 else (False, True)):
+                seconds, warnings = ingest_seconds(data, ocr)
+                (on if ocr else off).append(seconds)
+                if ocr:
+                    kept = [w for w in warnings if "OCR" in w or "too large" in w]
+        rows.append({"name": name, "on": statistics.median(on), "off": statistics.median(off),
+                     "paired": statistics.median(a / b for a, b in zip(on, off)), "warnings": kept})
+    return rows
+
+
+def folio_scan(pdf: Path) -> tuple[float, str, list[str], int]:
+    from lib.config import load_settings
+    from lib.reading import ocr_engine
+    from lib.reading.extract import extract
+
+    settings = load_settings()
+    start = time.perf_counter()
+    extraction = extract(pdf.read_bytes(), pdf.name, settings=settings)
+    seconds = time.perf_counter() - start
+    text = "\n".join(block.text for block in extraction.blocks)
+    return seconds, text, extraction.warnings, settings.ocr_workers or ocr_engine.cpu_count()
+
+
+def command_line(images: list[Path], language: str, processes: int, folder: Path) -> tuple[float, str]:
+    """`xargs -P processes tesseract IMAGE OUT -l language --dpi 300 --psm 6 tsv` over the images."""
+    from lib.reading import ocr
+    from lib.reading.ocr_engine import PSM
+
+    out = folder / "cli"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    script = (f'"{ocr.tesseract_program()}" "$1" "{out}/$(basename "$1" .png)" -l {language} --dpi {SCAN_DPI} '
+              f'--psm {PSM} --tessdata-dir "{ocr.tessdata_dir()}" tsv 2>/dev/null')
+    listing = "\n".join(str(image) for image in images)
+    start = time.perf_counter()
+    subprocess.run(["xargs", "-P", str(processes), "-n", "1", "sh", "-c", script, "tesseract"], input=listing,
+                   text=True, check=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+    seconds = time.perf_counter() - start
+    words = []
+    for tsv in sorted(out.glob("*.tsv")):
+        words += [row.split("\t")[11] for row in tsv.read_text().splitlines()[1:] if row.count("\t") >= 11]
+    return seconds, " ".join(words)
+
+
+def before_reading(pdf: Path) -> tuple[float, str]:
+    """Folio before this change: pymupdf's Tesseract, English + Chinese, page after page."""
+    import pymupdf
+
+    from lib.reading import ocr
+
+    start = time.perf_counter()
+    texts = []
+    with pymupdf.open(pdf) as doc:
+        for page in doc:
+            blocks = ocr.ocr_page_text(page, "eng+chi_sim", SCAN_DPI, pymupdf.TEXTFLAGS_TEXT & ~pymupdf.TEXT_PRESERVE_IMAGES)
+            texts += [block[4] for block in blocks]
+    return time.perf_counter() - start, "\n".join(texts)
+
+
+def words_score(truth: str, text: str) -> tuple[float, float]:
+    """(recall, precision) of the words (letters and digits, case folded) against the truth."""
+    want = collections.Counter(regex.findall(r"[\p{L}\p{N}]+", truth.casefold()))
+    got = collections.Counter(regex.findall(r"[\p{L}\p{N}]+", text.casefold()))
+    common = sum((want & got).values())
+    return common / max(1, sum(want.values())), common / max(1, sum(got.values()))
+
+
+def chosen_language(warnings: list[str]) -> str:
+    """The language Folio read most pages in, from its warning ('... (Tesseract, eng+chi_sim and eng) ...')."""
+    match = regex.search(r"Tesseract, ([^)]+)\)", " ".join(warnings))
+    return match.group(1).split(" and ")[-1] if match else "eng"
+
+
+def scan(repeat: int, with_before: bool) -> dict:
+    with tempfile.TemporaryDirectory(prefix="folio-ocr-bench-") as name:
+        folder = Path(name)
+        pdf, images, truth = scanned_judgment(folder)
+        seconds, text, warnings, processes = folio_scan(pdf)
+        language = chosen_language(warnings)
+        folio, cli, folio_text, cli_text = [seconds], [], text, ""
+        for rep in range(repeat):
+            cli_seconds, cli_text = command_line(images, language, processes, folder)
+            cli.append(cli_seconds)
+            if rep < repeat - 1:
+                folio.append(folio_scan(pdf)[0])
+        all_languages = command_line(images, "eng+chi_sim", processes, folder)[0]
+        result = {"folio": folio, "cli": cli, "language": language, "processes": processes,
+                  "warnings": [w for w in warnings if "OCR" in w], "cli_all_languages": all_languages,
+                  "folio_words": words_score(truth, folio_text), "cli_words": words_score(truth, cli_text)}
+        if with_before:
+            before_seconds, before_text = before_reading(pdf)
+            result["before"] = before_seconds
+            result["before_words"] = words_score(truth, before_text)
+        return result
+
+
+# ---------------------------------------------------------------- report
+
+
+def report(rows: list[dict], scanned: dict, repeat: int) -> str:
+    lines = [
+        f"Run {date.today().isoformat()} on {platform.machine()} with {os.cpu_count()} CPUs (shared with other jobs), "
+        f"Python {platform.python_version()}, Tesseract {_tesseract_version()}.",
+        "",
+        f"**(a) Documents whose image-only pages are figures** (medians of {repeat} interleaved runs, whole ingestion):",
+        "",
+        "| document | OCR off s | OCR on s | on / off | goal |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        ratio = row["paired"]
+        lines.append(f"| {row['name']} | {row['off']:.3f} | {row['on']:.3f} | **{ratio:.2f}x** | "
+                     f"{'PASS' if ratio <= FIGURE_LIMIT else 'FAIL'} (≤ {FIGURE_LIMIT}x) |")
+    total_on, total_off = sum(r["on"] for r in rows), sum(r["off"] for r in rows)
+    lines.append(f"| all three | {total_off:.3f} | {total_on:.3f} | {total_on / total_off:.2f}x | |")
+    lines += ["", "What Folio said about those pages (OCR on):", ""]
+    lines += [f"- {row['name']}: " + (" ".join(row["warnings"]) or "(nothing)") for row in rows]
+    folio_s, cli_s = statistics.median(scanned["folio"]), statistics.median(scanned["cli"])
+    folio_ppm, cli_ppm = SCAN_PAGES / folio_s * 60, SCAN_PAGES / cli_s * 60
+    ratio = folio_ppm / cli_ppm
+    lines += [
+        "",
+        f"**(b) A scanned {SCAN_PAGES}-page judgment** ({SCAN_DPI} dpi, {scanned['processes']} processes each, "
+        f"medians of {len(scanned['folio'])} interleaved runs):",
+        "",
+        "| reader | seconds | pages per minute | words recall / precision vs the real text |",
+        "|---|---:|---:|---:|",
+        f"| Folio (reads the PDF: renders, OCRs, {scanned['language']} chosen) | {folio_s:.1f} | **{folio_ppm:.1f}** | "
+        f"{scanned['folio_words'][0]:.3f} / {scanned['folio_words'][1]:.3f} |",
+        f"| `tesseract` command line, `xargs -P {scanned['processes']}`, PNG page images, -l {scanned['language']} | "
+        f"{cli_s:.1f} | {cli_ppm:.1f} | {scanned['cli_words'][0]:.3f} / {scanned['cli_words'][1]:.3f} |",
+        f"| the same command line with -l eng+chi_sim (every page in both, as Folio did before) | "
+        f"{scanned['cli_all_languages']:.1f} | {SCAN_PAGES / scanned['cli_all_languages'] * 60:.1f} | |",
+    ]
+    if "before" in scanned:
+        lines.append(f"| Folio before (pymupdf's Tesseract, eng+chi_sim, one page at a time) | {scanned['before']:.1f} | "
+                     f"{SCAN_PAGES / scanned['before'] * 60:.1f} | {scanned['before_words'][0]:.3f} / {scanned['before_words'][1]:.3f} |")
+    lines += [
+        "",
+        f"- Folio / command line: **{ratio:.2f}** of its pages per minute (goal ≥ {THROUGHPUT_GOAL}): "
+        f"{'PASS' if ratio >= THROUGHPUT_GOAL else 'FAIL'}.",
+        f"- Folio's warning: {' '.join(scanned['warnings'])}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _tesseract_version() -> str:
+    from lib.reading import ocr
+
+    program = ocr.tesseract_program()
+    if not program:
+        return "(not installed)"
+    out = subprocess.run([program, "--version"], capture_output=True, text=True).stdout
+    return out.split()[1] if out else "?"
+
+
+HEADER = """# OCR benchmark
+
+`bench/ocr_bench.py` measures, side by side in one run, the three goals of "OCR only where
+it pays" (issue 9): documents whose image-only pages are figures read within 1.5x of the
+same documents without OCR; a truly scanned 30-page judgment read at no less than 0.9 of
+the pages per minute of the `tesseract` command line on the same page images; and the words
+found. The words on the project's scanned fixtures are checked against those found before
+the change by `tests/test_ocr_pages.py`.
+
+```
+.venv/bin/python bench/ocr_bench.py [--repeat 5] [--scan-repeat 3] [--before] [--write]
+```
+
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per figure document and mode")
+    parser.add_argument("--scan-repeat", type=int, default=3, help="runs of the scanned judgment per reader")
+    parser.add_argument("--before", action="store_true", help="also time the reading before this change (slow)")
+    parser.add_argument("--write", action="store_true", help="also write docs/readme/bench-ocr.md")
+    args = parser.parse_args()
+    rows = figures(args.repeat)
+    scanned = scan(args.scan_repeat, args.before)
+    text = report(rows, scanned, args.repeat)
+    print(text)
+    if args.write:
+        (ROOT / "docs" / "readme" / "bench-ocr.md").write_text(HEADER + text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
