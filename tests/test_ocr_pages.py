@@ -55,7 +55,7 @@ def test_a_picture_in_a_document_with_text_is_not_ocrd_and_is_named(monkeypatch)
     result = extract(fixtures.figure_pdf(), "report.pdf", settings=Settings())
     assert spies == [] or spies[0].asked == []
     assert fixtures.ENGLISH_PHRASE in text_of(result)
-    assert any("Did not OCR page 4" in w and "pictures" in w and "FOLIO_OCR_PICTURES=1" in w for w in result.warnings)
+    assert any("Did not OCR page 4" in w and "picture" in w and "FOLIO_OCR_PICTURES=1" in w for w in result.warnings)
 
 
 def test_folio_ocr_pictures_reads_them_anyway(monkeypatch):
