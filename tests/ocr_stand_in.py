@@ -23,9 +23,10 @@ class ScriptedEngine:
         return not self._done
 
     def submit(self, job: ocr_engine.OcrJob) -> None:
-        self.asked.append((job.number, job.language))
+        language = job.language() if callable(job.language) else job.language
+        self.asked.append((job.number, language))
         block = (30.0, 30.0, 300.0, 100.0, self.text, 0, 0)
-        self._done.append(ocr_engine.OcrDone(job.number, job.language, [block], self.confidence))
+        self._done.append(ocr_engine.OcrDone(job.number, language, [block], self.confidence))
 
     def wait(self, timeout: float) -> list[ocr_engine.OcrDone]:
         done, self._done = self._done, []
@@ -36,13 +37,12 @@ class ScriptedEngine:
 
 
 class SpyEngine:
-    """Wraps the real engine (real Tesseract): records the jobs, the processes and how many ran at once."""
+    """Wraps the real engine (real Tesseract): records the pages read in which languages, the
+    processes started and how many ran at once."""
 
     def __init__(self, engine):
         self.engine = engine
-        self.asked: list[tuple[int, str]] = []
-        self.processes = []
-        self.most_at_once = 0
+        self.done: list[ocr_engine.OcrDone] = []
 
     @classmethod
     def install(cls, monkeypatch) -> list["SpyEngine"]:
@@ -57,18 +57,37 @@ class SpyEngine:
         return made
 
     @property
+    def asked(self) -> list[tuple[int, str]]:
+        """(page, languages) of every reading finished, in the order they finished."""
+        return [(done.number, done.language) for done in self.done]
+
+    @property
+    def processes(self) -> list:
+        return list(getattr(self.engine, "started", []))
+
+    @property
+    def most_at_once(self) -> int:
+        return getattr(self.engine, "most_running", 1)
+
+    @property
     def free(self) -> bool:
         return self.engine.free
 
+    @property
+    def prefetch(self) -> int:
+        return getattr(self.engine, "prefetch", 0)
+
+    @prefetch.setter
+    def prefetch(self, value: int) -> None:
+        self.engine.prefetch = value
+
     def submit(self, job: ocr_engine.OcrJob) -> None:
-        self.asked.append((job.number, job.language))
         self.engine.submit(job)
-        running = getattr(self.engine, "running", {})
-        self.processes.extend(p for p in running.values() if p not in self.processes)
-        self.most_at_once = max(self.most_at_once, len(running))
 
     def wait(self, timeout: float):
-        return self.engine.wait(timeout)
+        finished = self.engine.wait(timeout)
+        self.done.extend(finished)
+        return finished
 
     def close(self) -> None:
         self.engine.close()

@@ -198,7 +198,7 @@ def test_tesseract_tsv_becomes_blocks_split_at_gaps_and_joined_in_chinese():
         "5\t1\t1\t1\t2\t2\t390\t400\t90\t30\t80\t生效。",
         "5\t1\t1\t1\t3\t1\t300\t435\t90\t30\t-1\t ",
     ]
-    blocks, confidence = ocr_engine.blocks_from_tsv("\n".join([header, *rows]), dpi=300)
+    blocks, confidence = ocr_engine.blocks_from_tsv("\n".join([header, *rows]), 72 / 300)
     assert [b[4] for b in blocks] == ["Cite as:\n", "合同生效。\n"]
     assert blocks[0][:4] == pytest.approx((72.0, 72.0, 115.2, 79.2))
     assert confidence == pytest.approx((95 * 4 + 95 * 3 + 90 * 2 + 80 * 3) / 12)
@@ -210,3 +210,23 @@ def test_scripts_decide_the_languages():
     assert ocr.languages_for("eng+chi_sim", {"Han", "Latin"}) == "eng+chi_sim"
     assert ocr.languages_for("eng+chi_sim", {"Cyrillic"}) == "eng+chi_sim"  # no evidence for either: keep both
     assert ocr.scripts_of_tag("zh-Hans-CN") == {"Han"} and ocr.scripts_of_tag("de-CH") == {"Latin"}
+
+
+def _jpeg_scan(dpi: int) -> bytes:
+    """scanned_pdf's first page as a grey JPEG at `dpi`, as a scanner makes a page."""
+    source = pymupdf.open(stream=fixtures.scanned_pdf(), filetype="pdf")
+    page = source[0]
+    jpeg = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("jpg", jpg_quality=90)
+    doc = pymupdf.open()
+    target = doc.new_page(width=page.rect.width, height=page.rect.height)
+    target.insert_image(target.rect, stream=jpeg)
+    return doc.tobytes()
+
+
+def test_a_jpeg_scan_at_the_ocr_resolution_goes_to_tesseract_as_it_is():
+    doc = pymupdf.open(stream=_jpeg_scan(300), filetype="pdf")
+    own = ocr_engine.own_jpeg(doc[0], 300)
+    assert own is not None and own.data == doc.xref_stream_raw(doc[0].get_images()[0][0]) and own.dpi == 300
+    assert ocr_engine.own_jpeg(pymupdf.open(stream=_jpeg_scan(200), filetype="pdf")[0], 300) is None  # rendered at 300
+    result = extract(_jpeg_scan(300), "scan.pdf", settings=Settings(ocr_language="eng"))
+    assert [block.text for block in result.blocks] == list(fixtures.SCANNED_PAGES[0])

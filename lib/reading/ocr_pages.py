@@ -123,10 +123,12 @@ class _Run:
         self.progress("OCR page", 0, self.total)
         try:
             while self.pending or outstanding:
+                # No page is rendered ahead while the languages are unknown: it would start in all of them.
+                engine.prefetch = ocr_engine.PREFETCH if self.chosen else 0
                 while self.pending and engine.free:
                     number, forced = self.pending.popleft()
                     self.deadline.check(f"OCR of page {number}")
-                    engine.submit(self._job(number, forced or self.chosen or self.language))
+                    engine.submit(self._job(number, forced or self._languages_now))
                     outstanding += 1
                 self.deadline.check(f"OCR ({self.completed} of {self.total} pages done)")
                 for done in engine.wait(min(max(self.deadline.remaining(), 0.0), WAIT_STEP)):
@@ -135,7 +137,11 @@ class _Run:
         finally:
             engine.close()
 
-    def _job(self, number: int, language: str) -> ocr_engine.OcrJob:
+    def _languages_now(self) -> str:
+        """The languages for a page whose process starts now: all until the document's are known."""
+        return self.chosen or self.language
+
+    def _job(self, number: int, language) -> ocr_engine.OcrJob:
         page = self.doc.load_page(number - 1)
         return ocr_engine.OcrJob(number, page, language, ocr.ocr_dpi(page.rect.width, page.rect.height))
 
