@@ -230,3 +230,4 @@ def test_a_jpeg_scan_at_the_ocr_resolution_goes_to_tesseract_as_it_is():
     assert ocr_engine.own_jpeg(pymupdf.open(stream=_jpeg_scan(200), filetype="pdf")[0], 300) is None  # rendered at 300
     result = extract(_jpeg_scan(300), "scan.pdf", settings=Settings(ocr_language="eng"))
     assert [block.text for block in result.blocks] == list(fixtures.SCANNED_PAGES[0])
+

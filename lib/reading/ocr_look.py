@@ -11,6 +11,10 @@ likeness. Measured on 48 real pages: scans of judgments, letters, newspapers, ta
 Chinese reports 0.81-1.00; maps 0.14-0.22, photos and covers 0.00-0.57; charts and diagrams
 with labels 0.6-0.96 (those are OCR'd: their labels can be quoted).
 
+Light print on a dark ground (a negative scan) has no ink darker than its "paper" and looks
+like a picture: it is named in the warning, and FOLIO_OCR_PICTURES=1 reads it. Counting the
+light as ink instead would read dark covers and night photos as text.
+
 The cost is MuPDF decoding the image at 1/8 of its size (a 7-megapixel JPEG map: 11 ms,
 whatever the resolution asked) plus about 2 ms of counting, done with bytes.count in C.
 """

@@ -188,9 +188,7 @@ class _PageReader:
         """OCR the pages noted for it; what it reads replaces their (stamp-sized) text layer."""
         if not self.candidates:
             return
-        noted = set(self.candidates)
-        text_layer = "\n".join(block.text for number, (placed, _h) in enumerate(pages, start=1)
-                               if number not in noted for block, _top in placed)
+        text_layer = self._text_layer_sample(pages)
         outcome = ocr_pages(self.doc, self.candidates, language=self.language, text_layer=text_layer,
                             total_pages=len(pages), settings=self.settings, deadline=self.deadline,
                             progress=self.progress)
@@ -200,6 +198,19 @@ class _PageReader:
                 pages[number - 1] = (blocks, pages[number - 1][1])
         self.ocr_done, self.ocr_empty, self.ocr_failed = outcome.read, outcome.empty, outcome.failed
         self.pictures, self.ocr_languages_used = outcome.pictures, outcome.languages
+
+    def _text_layer_sample(self, pages: list[tuple[list[Placed], float]]) -> str:
+        """The start of the text layer of the pages not noted for OCR (evidence of the document's languages)."""
+        noted, parts, size = set(self.candidates), [], 0
+        for number, (placed, _height) in enumerate(pages, start=1):
+            if number in noted:
+                continue
+            for block, _top in placed:
+                parts.append(block.text)
+                size += len(block.text)
+            if size >= ocr.SAMPLE_CHARS:
+                break
+        return "\n".join(parts)
 
     def warnings(self, doc, repaired_note: bool = True) -> list[str]:
         out = []
