@@ -11,7 +11,7 @@ import pytest
 import regex
 
 from lib.config import Settings
-from lib.errors import ExtractionTimeout
+from lib.errors import ExtractionTimeout, NoTextFound
 from lib.reading import ocr, ocr_engine, ocr_look, ocr_pages
 from lib.reading.extract import extract
 from lib.reading.guards import Deadline
@@ -231,3 +231,13 @@ def test_a_jpeg_scan_at_the_ocr_resolution_goes_to_tesseract_as_it_is():
     result = extract(_jpeg_scan(300), "scan.pdf", settings=Settings(ocr_language="eng"))
     assert [block.text for block in result.blocks] == list(fixtures.SCANNED_PAGES[0])
 
+
+
+def test_a_document_of_a_picture_and_blank_pages_is_refused_saying_so():
+    doc = pymupdf.open(stream=fixtures.figure_pdf(), filetype="pdf")
+    doc.select([3])  # the picture alone ...
+    doc.new_page()
+    doc.new_page()  # ... and two blank pages: mostly not scanned, so the picture is looked at
+    with pytest.raises(NoTextFound) as info:
+        extract(doc.tobytes(), "map.pdf", settings=Settings())
+    assert "look like pictures" in str(info.value) and "FOLIO_OCR_PICTURES=1" in str(info.value)

@@ -254,6 +254,9 @@ class _PageReader:
                     "Turn OCR on or install Tesseract, or add a PDF with a text layer.")
         if self.too_big:
             return ("has no text layer and its page images are too large to OCR safely.", "Add a PDF with a text layer instead.")
+        if self.pictures and not self.ocr_done:
+            return ("has no text layer, and its page images look like pictures (maps, photos, drawings) rather than scanned text.",
+                    "Set FOLIO_OCR_PICTURES=1 to OCR them anyway, or add a version with a text layer.")
         if self.ocr_empty or self.ocr_failed:
             return ("has no text layer, and OCR found no readable text on its page images.",
                     "Check it is the right file, or add a clearer scan or a version with a text layer.")
