@@ -1,4 +1,4 @@
-"""Reading many PDFs in one process must not keep what each page held (pymupdf#5067)."""
+"""Reading many PDFs in one process must not keep what each page held (pymupdf#5067, MuPDF's store)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,23 @@ def test_blocks_come_back_with_the_text_of_the_page():
 def test_nothing_is_given_back_when_the_blocks_do_not_leak():
     built_in_python = [(1.0, 2.0, 3.0, 4.0, "".join(["te", "xt"]), 0, 0)]
     assert mupdf_blocks._measure(built_in_python) == (0, 0)
+
+
+def _mupdf_store_size() -> int:
+    """Bytes MuPDF's resource store holds, from its own debug listing."""
+    import re
+
+    mupdf = pymupdf.mupdf
+    buffer = mupdf.FzBuffer(0)
+    out = mupdf.FzOutput(mupdf.ll_fz_new_output_with_buffer(buffer.m_internal))
+    mupdf.fz_debug_store(out)
+    mupdf.fz_close_output(out)
+    listing = bytes(buffer.fz_buffer_extract()).decode("utf-8", "replace")
+    return int(re.search(r"\bsize=(\d+)", listing.rsplit("max=", 1)[-1]).group(1))
+
+
+def test_images_decoded_to_look_at_or_ocr_pages_are_not_kept_after_the_document():
+    pymupdf.TOOLS.store_shrink(100)
+    result = extract(fixtures.figure_pdf(), "report.pdf", settings=Settings())
+    assert any("Did not OCR page 4" in w for w in result.warnings)  # its map was decoded for the look
+    assert _mupdf_store_size() == 0

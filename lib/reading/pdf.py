@@ -189,9 +189,14 @@ class _PageReader:
         if not self.candidates:
             return
         text_layer = self._text_layer_sample(pages)
-        outcome = ocr_pages(self.doc, self.candidates, language=self.language, text_layer=text_layer,
-                            total_pages=len(pages), settings=self.settings, deadline=self.deadline,
-                            progress=self.progress)
+        try:
+            outcome = ocr_pages(self.doc, self.candidates, language=self.language, text_layer=text_layer,
+                                total_pages=len(pages), settings=self.settings, deadline=self.deadline,
+                                progress=self.progress)
+        finally:
+            # MuPDF's store keeps every image it decoded (for the look or for OCR) after its
+            # document is closed, until 256 MB: a long-running Folio grew by 1.3 MB per map.
+            pymupdf.TOOLS.store_shrink(100)
         for number, raw in outcome.blocks.items():
             blocks = _text_blocks(raw, number)
             if blocks:
