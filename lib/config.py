@@ -119,7 +119,7 @@ class Settings:
     ocr_language: str = "eng+chi_sim"
     """The languages OCR may use; each document is read in those of them its text is in."""
     ocr_workers: int = 0
-    """Pages OCR'd at once, each in its own Tesseract process; 0 = one per CPU core."""
+    """Pages OCR'd at once, each in its own Tesseract process; 0 = one per CPU core (at most 8)."""
     ocr_pictures: bool = False
     """Also OCR image-only pages that look like pictures (maps, photos) in documents with a text layer."""
     data_dir: Path = field(default_factory=default_data_dir)

@@ -6,12 +6,15 @@
         ...
     engine.close()                           # kills whatever still runs (deadline, cancel)
 
-`CommandEngine` renders each page in the calling thread (MuPDF is not thread-safe), hands
-the grey image to a `tesseract` process on its stdin and reads TSV from its stdout; a
-thread per process waits for it, so the caller can wait for the first page done, with a
-timeout, and kill them all when the document's time is up or the reading is cancelled.
+`CommandEngine` renders each page in the calling thread (MuPDF is not thread-safe; a scan's
+own JPEG at the OCR resolution is handed over as it is), gives the image to a `tesseract`
+process on its stdin and reads TSV from its stdout; a thread per process waits for it and
+starts the next page rendered ahead, so the caller can wait for the first page done, with
+a timeout, and kill them all when the document's time is up or the reading is cancelled.
 Each process gets OMP_THREAD_LIMIT=1: pages in parallel use the cores, and Tesseract's own
-OpenMP threads on top made one page 6-12x slower on the 2-core machine.
+OpenMP threads on top made one page 6-12x slower on the 2-core machine. One process needs
+about 70 MB (English; 125 MB with Chinese), so the default is one per core, at most
+MAX_DEFAULT_WORKERS.
 
 `PymupdfEngine` is the fallback when only the language data is installed: one page at a
 time, in this process, through the Tesseract that pymupdf links.
@@ -39,6 +42,8 @@ PSM = "6"
 found before stay the same. Automatic layout (3) read three-column pages better but cut
 lines short on a noisy 1871 scan (bleed-through taken for column gaps)."""
 TEXT_FLAGS = pymupdf.TEXTFLAGS_TEXT & ~pymupdf.TEXT_PRESERVE_IMAGES
+MAX_DEFAULT_WORKERS = 8
+
 
 @dataclass
 class OcrJob:
@@ -71,10 +76,11 @@ def cpu_count() -> int:
 
 
 def open_engine(workers: int = 0):
-    """The fastest engine installed: the tesseract program with `workers` processes (0 = one per core)."""
+    """The fastest engine installed: the tesseract program with `workers` processes (0 = one
+    per core, at most MAX_DEFAULT_WORKERS)."""
     program = ocr.tesseract_program()
     if program:
-        return CommandEngine(program, ocr.tessdata_dir(), workers or cpu_count())
+        return CommandEngine(program, ocr.tessdata_dir(), workers or min(cpu_count(), MAX_DEFAULT_WORKERS))
     return PymupdfEngine()
 
 
