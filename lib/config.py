@@ -120,6 +120,11 @@ class Settings:
     ocr: bool = True
     """OCR pages without a text layer when Tesseract is installed."""
     ocr_language: str = "eng+chi_sim"
+    """The languages OCR may use; each document is read in those of them its text is in."""
+    ocr_workers: int = 0
+    """Pages OCR'd at once, each in its own Tesseract process; 0 = one per CPU core (at most 8)."""
+    ocr_pictures: bool = False
+    """Also OCR image-only pages that look like pictures (maps, photos) in documents with a text layer."""
     data_dir: Path = field(default_factory=default_data_dir)
     api_key: str = ""
     """Bearer token for OpenAI-compatible servers that need one."""
@@ -154,6 +159,8 @@ ENV_NAMES = {
     "doc_timeout": "FOLIO_DOC_TIMEOUT",
     "ocr": "FOLIO_OCR",
     "ocr_language": "FOLIO_OCR_LANGUAGE",
+    "ocr_workers": "FOLIO_OCR_WORKERS",
+    "ocr_pictures": "FOLIO_OCR_PICTURES",
     "data_dir": "FOLIO_DATA_DIR",
     "api_key": "FOLIO_API_KEY",
     "concurrency": "FOLIO_CONCURRENCY",

@@ -167,6 +167,86 @@ def image_only_pdf() -> bytes:
     return _pdf_bytes(doc)
 
 
+SCANNED_PAGES = (
+    ("The tenant shall pay the rent on the first day of each month.",
+     "Notice of any defect must be given in writing within ten days."),
+    ("The court finds that the contract was validly formed.",
+     "Judgment is entered for the plaintiff, with costs."),
+)
+"""The lines printed on the pages of scanned_pdf (two pages, no text layer)."""
+SCANNED_CHINESE = ("合同自成立时生效。", "当事人应当按照约定履行义务。")
+
+
+def _scanned(pages, *, fontname: str, fontsize: float = 14, dpi: int = 200) -> bytes:
+    """An image-only PDF: each page's lines printed, rendered to a grey picture at `dpi`
+    (as a scanner would), and that picture alone placed as the page."""
+    doc = pymupdf.open()
+    for lines in pages:
+        source = pymupdf.open()
+        page = source.new_page(width=460, height=60 + 30 * len(lines))
+        for row, line in enumerate(lines):
+            page.insert_text((30, 45 + 30 * row), line, fontsize=fontsize, fontname=fontname)
+        png = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).tobytes("png")
+        target = doc.new_page(width=page.rect.width, height=page.rect.height)
+        source.close()
+        target.insert_image(target.rect, stream=png)
+    return _pdf_bytes(doc)
+
+
+@functools.cache
+def scanned_pdf() -> bytes:
+    """Two scanned pages of English sentences (SCANNED_PAGES): no text layer at all."""
+    return _scanned(SCANNED_PAGES, fontname="tiro")
+
+
+@functools.cache
+def scanned_chinese_pdf() -> bytes:
+    """One scanned page of simplified Chinese (SCANNED_CHINESE): no text layer."""
+    return _scanned([SCANNED_CHINESE], fontname="china-s", fontsize=16, dpi=300)
+
+
+def _picture_png() -> bytes:
+    """A drawn map as a picture: coloured regions with grey borders and blue rivers, no text."""
+    import random
+
+    source = pymupdf.open()
+    page = source.new_page(width=400, height=300)
+    rng = random.Random(7)
+    colours = [(0.55, 0.75, 0.95), (0.95, 0.75, 0.55), (0.7, 0.9, 0.6), (0.95, 0.9, 0.5), (0.85, 0.6, 0.8)]
+    for k in range(12):
+        x, y = rng.uniform(0, 320), rng.uniform(0, 220)
+        points = [pymupdf.Point(x + rng.uniform(0, 140), y + rng.uniform(0, 120)) for _ in range(6)]
+        page.draw_polyline(points + points[:1], color=(0.3, 0.3, 0.3), fill=colours[k % len(colours)], width=1, closePath=True)
+    for _ in range(8):
+        start = pymupdf.Point(rng.uniform(0, 400), rng.uniform(0, 300))
+        for _ in range(10):
+            end = start + (rng.uniform(-30, 30), rng.uniform(-30, 30))
+            page.draw_line(start, end, color=(0.1, 0.2, 0.8), width=1.5)
+            start = end
+    png = page.get_pixmap(dpi=100).tobytes("png")
+    source.close()
+    return png
+
+
+def _with_picture_page(data: bytes) -> bytes:
+    doc = pymupdf.open(stream=data, filetype="pdf")
+    page = doc.new_page(width=400, height=300)
+    page.insert_image(page.rect, stream=_picture_png())
+    return _pdf_bytes(doc)
+
+
+@functools.cache
+def figure_pdf() -> bytes:
+    """english_pdf (three pages with text) and a fourth page that is only a picture of a map."""
+    return _with_picture_page(english_pdf())
+
+
+@functools.cache
+def scanned_with_figure_pdf() -> bytes:
+    """scanned_pdf (two scanned pages) and a third page that is only a picture of a map."""
+    return _with_picture_page(scanned_pdf())
+
+
 @functools.cache
 def encrypted_pdf(password: str = PASSWORD) -> bytes:
     """One page (ENGLISH_PHRASE), AES-256 encrypted with user password `password`."""

@@ -8,10 +8,11 @@ import pytest
 from lib.config import Settings
 from lib.documents import Block
 from lib.errors import CorruptDocument, NoTextFound, PasswordRequired, WrongPassword
-from lib.reading import ocr
+from lib.reading import ocr, ocr_engine
 from lib.reading import pdf as extract_pdf
 from lib.reading.extract import extract
 from tests import fixtures
+from tests.ocr_stand_in import ScriptedEngine
 
 
 def text_of(extraction, page=None) -> str:
@@ -126,12 +127,12 @@ def test_page_with_a_giant_image_is_not_rendered(monkeypatch):
     doc.xref_set_key(xref, "Width", "100000")
     doc.xref_set_key(xref, "Height", "100000")
     data = doc.tobytes()
-    calls = []
-    monkeypatch.setattr(ocr, "ocr_page_text", lambda *a, **k: calls.append(a) or [])
+    engine = ScriptedEngine("never asked")
+    monkeypatch.setattr(ocr_engine, "open_engine", lambda workers=0: engine)
     monkeypatch.setattr(ocr, "ocr_languages", lambda wanted: "eng")
     with pytest.raises(NoTextFound) as info:
         extract(data, "bomb.pdf", settings=Settings())
-    assert calls == []
+    assert engine.asked == []
     assert "too large" in str(info.value)
 
 
@@ -263,7 +264,7 @@ MAP_SCRAPS = "4, Ais\na} 三<< wa Fe 8s =\n‘ 二2 gz ~\nc = a Sy nol £o§ 4 �
 
 
 def test_ocr_scraps_read_off_a_map_are_left_out_with_a_warning(monkeypatch):
-    monkeypatch.setattr(ocr, "ocr_page_text", lambda *a, **k: [(30.0, 30.0, 300.0, 100.0, MAP_SCRAPS, 0, 0)])
+    monkeypatch.setattr(ocr_engine, "open_engine", lambda workers=0: ScriptedEngine(MAP_SCRAPS))
     monkeypatch.setattr(ocr, "ocr_languages", lambda wanted: "eng+chi_sim")
     result = extract(_mixed_pdf(), "opinion.pdf", settings=Settings())
     assert fixtures.ENGLISH_PHRASE in text_of(result)

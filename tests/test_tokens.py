@@ -158,3 +158,41 @@ def test_rank_file_parsing():
     assert tokens.parse_ranks(b"IQ== 0\nIg== 1\n") == {b"!": 0, b'"': 1}
     with pytest.raises(ValueError):
         tokens.parse_ranks(b"IQ== 0\nIg==\n")
+
+
+def _cache_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("qwen-ranks-*.bin"))
+
+
+def test_the_rank_file_is_parsed_once_then_read_from_the_data_folders_cache(tmp_path, monkeypatch, reference):
+    monkeypatch.setenv("FOLIO_DATA_DIR", str(tmp_path / "data"))
+    parsed = tokens.load_exact_counter()
+    cached_files = _cache_files(tmp_path / "data" / "cache")
+    assert len(cached_files) == 1
+
+    def no_parsing(data):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(tokens, "parse_ranks", no_parsing)
+    cached = tokens.load_exact_counter()
+    for text in SAMPLES.values():
+        assert cached.encode(text) == parsed.encode(text) == reference.encode(text, add_special_tokens=False).ids
+    assert cached._token_bytes == parsed._token_bytes
+
+
+def test_a_damaged_or_foreign_cache_is_ignored_and_rewritten(tmp_path, reference):
+    tokens.load_exact_counter(tmp_path)
+    [cache] = _cache_files(tmp_path)
+    good = cache.read_bytes()
+    for damaged in (good[:-7], good[:40] + bytes(32) + good[72:], b"not a cache at all"):
+        cache.write_bytes(damaged)
+        counter = tokens.load_exact_counter(tmp_path)
+        assert counter.encode(SAMPLES["mixed"]) == reference.encode(SAMPLES["mixed"], add_special_tokens=False).ids
+        assert cache.read_bytes() == good
+
+
+def test_an_unwritable_cache_folder_only_costs_the_parsing(tmp_path):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    counter = tokens.load_exact_counter(blocker / "cache")
+    assert counter.count("合同的效力") > 0

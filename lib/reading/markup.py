@@ -564,6 +564,7 @@ def _epub_with_pymupdf(data: bytes, name: str, deadline: Deadline, progress: Cal
     """Fallback for EPUBs whose package file Folio cannot understand: MuPDF's own reader."""
     import pymupdf
 
+    from .mupdf_blocks import page_blocks
     from .pdf import join_lines
 
     try:
@@ -575,7 +576,7 @@ def _epub_with_pymupdf(data: bytes, name: str, deadline: Deadline, progress: Cal
         for index in range(doc.page_count):
             deadline.check(f"page {index + 1}")
             progress("Reading page", index + 1, doc.page_count)
-            for item in doc.load_page(index).get_text("blocks"):
+            for item in page_blocks(doc.load_page(index), pymupdf.TEXTFLAGS_BLOCKS):
                 text = join_lines(item[4]) if item[6] == 0 else ""
                 if text:
                     blocks.append(Block(text=text))

@@ -19,6 +19,8 @@ from ..documents import Block, Extraction
 from ..errors import CorruptDocument, ExtractionTimeout, NoTextFound, PasswordRequired, WrongPassword
 from . import ocr
 from .guards import Deadline
+from .mupdf_blocks import page_blocks
+from .ocr_pages import ocr_pages
 
 # MuPDF prints repair notes to stderr; Folio reports damage as warnings instead.
 pymupdf.TOOLS.mupdf_display_errors(False)
@@ -79,13 +81,12 @@ def _read_document(doc, name, settings, deadline, progress) -> Extraction:
     headings = outline_by_page(doc)
     reader = _PageReader(doc, settings, deadline, progress)
     pages: list[tuple[list[Placed], float]] = []
-    has_text = False  # outline titles alone do not make a document readable
     for index in range(total):
         deadline.check(f"page {index + 1} of {total}")
         progress("Reading page", index + 1, total)
-        placed = reader.read(index)
-        has_text = has_text or bool(placed)
-        pages.append((placed, reader.page_height))
+        pages.append((reader.read(index), reader.page_height))
+    reader.ocr(pages)
+    has_text = any(placed for placed, _height in pages)  # outline titles alone do not make a document readable
     pages, running = drop_running_lines(pages)
     blocks: list[Block] = []
     for index, (placed, height) in enumerate(pages):
@@ -118,8 +119,12 @@ class _PageReader:
         self.doc = doc
         self.deadline = deadline
         self.progress = progress
+        self.settings = settings
         self.language = ocr.ocr_languages(settings.ocr_language) if settings.ocr else ""
         self.ocr_enabled = settings.ocr
+        self.candidates: list[int] = []
+        self.ocr_languages_used: list[str] = []
+        self.pictures: list[int] = []
         self.unreadable: list[int] = []
         self.ocr_done: list[int] = []
         self.ocr_empty: list[int] = []
@@ -131,12 +136,12 @@ class _PageReader:
         self.page_height = 0.0
 
     def read(self, index: int) -> list[Placed]:
-        """The page's text blocks with their top edge; OCR'd when the page looks scanned."""
+        """The page's text blocks with their top edge; a page that looks scanned is noted for OCR."""
         number = index + 1
         try:
             page = self.doc.load_page(index)
             self.page_height = page.rect.height
-            raw = page.get_text("blocks", flags=TEXT_FLAGS)
+            raw = page_blocks(page, TEXT_FLAGS)
         except Exception:
             self.unreadable.append(number)
             return []
@@ -144,9 +149,9 @@ class _PageReader:
         if stripped:
             self.line_numbered.append(number)
         placed = _text_blocks(raw, number)
-        if not self._looks_scanned(page, placed):
-            return placed
-        return self._ocr(page, number) or placed
+        if self._looks_scanned(page, placed):
+            self._note_for_ocr(page, number)
+        return placed
 
     def _looks_scanned(self, page, placed: list[Placed]) -> bool:
         """No text (or only a stamp of it) while images cover the page."""
@@ -167,27 +172,50 @@ class _PageReader:
             return False
         return _image_coverage(page) >= SCANNED_COVERAGE
 
-    def _ocr(self, page, number: int) -> list[Placed]:
+    def _note_for_ocr(self, page, number: int) -> None:
+        """OCR comes after all pages are read: then Folio knows whether the document is a
+        scan, which languages it is in, and can read several pages at once."""
         if not self.language:
             self.no_text.append(number)
-            return []
+            return
         oversized = _oversized_image(page)
-        dpi = ocr.ocr_dpi(page.rect.width, page.rect.height)
-        if oversized or not dpi:
+        if oversized or not ocr.ocr_dpi(page.rect.width, page.rect.height):
             self.too_big.append((number, oversized or "the page itself"))
-            return []
-        self.deadline.check(f"OCR of page {number}")
-        self.progress("OCR page", number, self.doc.page_count)
+            return
+        self.candidates.append(number)
+
+    def ocr(self, pages: list[tuple[list[Placed], float]]) -> None:
+        """OCR the pages noted for it; what it reads replaces their (stamp-sized) text layer."""
+        if not self.candidates:
+            return
+        text_layer = self._text_layer_sample(pages)
         try:
-            raw = ocr.ocr_page_text(page, self.language, dpi, TEXT_FLAGS)
-        except Exception:  # a page Tesseract chokes on is reported, the rest is still read
-            self.ocr_failed.append(number)
-            return []
-        blocks = _text_blocks(raw, number)
-        if blocks and ocr.readable_share("\n".join(b.text for b, _top in blocks)) < ocr.MIN_READABLE_SHARE:
-            blocks = []  # scraps read off a map, chart or photo: noise no one can quote
-        (self.ocr_done if blocks else self.ocr_empty).append(number)
-        return blocks
+            outcome = ocr_pages(self.doc, self.candidates, language=self.language, text_layer=text_layer,
+                                total_pages=len(pages), settings=self.settings, deadline=self.deadline,
+                                progress=self.progress)
+        finally:
+            # MuPDF's store keeps every image it decoded (for the look or for OCR) after its
+            # document is closed, until 256 MB: a long-running Folio grew by 1.3 MB per map.
+            pymupdf.TOOLS.store_shrink(100)
+        for number, raw in outcome.blocks.items():
+            blocks = _text_blocks(raw, number)
+            if blocks:
+                pages[number - 1] = (blocks, pages[number - 1][1])
+        self.ocr_done, self.ocr_empty, self.ocr_failed = outcome.read, outcome.empty, outcome.failed
+        self.pictures, self.ocr_languages_used = outcome.pictures, outcome.languages
+
+    def _text_layer_sample(self, pages: list[tuple[list[Placed], float]]) -> str:
+        """The start of the text layer of the pages not noted for OCR (evidence of the document's languages)."""
+        noted, parts, size = set(self.candidates), [], 0
+        for number, (placed, _height) in enumerate(pages, start=1):
+            if number in noted:
+                continue
+            for block, _top in placed:
+                parts.append(block.text)
+                size += len(block.text)
+            if size >= ocr.SAMPLE_CHARS:
+                break
+        return "\n".join(parts)
 
     def warnings(self, doc, repaired_note: bool = True) -> list[str]:
         out = []
@@ -196,8 +224,13 @@ class _PageReader:
         elif repaired_note and getattr(doc, "is_repaired", False):
             out.append("The PDF was damaged and had to be repaired while opening; some text may be missing.")
         if self.ocr_done:
-            out.append(f"Read {_pages(self.ocr_done)} with OCR (Tesseract, {self.language}): there is no text layer. "
+            used = " and ".join(self.ocr_languages_used) or self.language
+            out.append(f"Read {_pages(self.ocr_done)} with OCR (Tesseract, {used}): there is no text layer. "
                        "OCR can misread characters, so check quotes from them against the page image.")
+        if self.pictures:
+            what = "it looks like a picture" if len(self.pictures) == 1 else "they look like pictures"
+            out.append(f"Did not OCR {_pages(self.pictures)}: {what} (maps, photos, drawings) rather than text. "
+                       "Set FOLIO_OCR_PICTURES=1 to OCR them anyway.")
         if self.ocr_empty:
             out.append(f"OCR found no readable text on {_pages(self.ocr_empty)} (pictures, maps or charts without running text, "
                        "or too faint); left out.")
@@ -226,6 +259,9 @@ class _PageReader:
                     "Turn OCR on or install Tesseract, or add a PDF with a text layer.")
         if self.too_big:
             return ("has no text layer and its page images are too large to OCR safely.", "Add a PDF with a text layer instead.")
+        if self.pictures and not self.ocr_done:
+            return ("has no text layer, and its page images look like pictures (maps, photos, drawings) rather than scanned text.",
+                    "Set FOLIO_OCR_PICTURES=1 to OCR them anyway, or add a version with a text layer.")
         if self.ocr_empty or self.ocr_failed:
             return ("has no text layer, and OCR found no readable text on its page images.",
                     "Check it is the right file, or add a clearer scan or a version with a text layer.")

