@@ -58,9 +58,6 @@ MIN_ROOM = 256
 """A reading call must hold at least this many tokens of documents."""
 SENTINEL = "\x00FOLIO-PIECES\x00"
 DOCUMENTS_OPEN, DOCUMENTS_CLOSE = "<documents>\n", "</documents>"
-CONCURRENCY_BY_BACKEND = {"openai": 4, "ollama": 1}
-"""Calls in flight at once when FOLIO_CONCURRENCY is not set: an OpenAI-compatible server
-(vLLM) batches many requests; Ollama serves OLLAMA_NUM_PARALLEL (default 1) per model."""
 
 Ranker = Callable[[str, Sequence[Document]], list]
 """rank_documents(question, documents) -> [RankedDocument(sha256, name, score, rank)], best first."""
@@ -102,10 +99,12 @@ def _round(value: float | None) -> float | None:
     return round(value, 1) if value else None
 
 
-def default_concurrency(settings: Settings) -> int:
-    """FOLIO_CONCURRENCY when set (> 0), else by server kind: 4 OpenAI-compatible, 1 Ollama."""
-    configured = int(getattr(settings, "concurrency", 0) or 0)
-    return configured if configured > 0 else CONCURRENCY_BY_BACKEND.get(settings.backend, 1)
+def default_concurrency(settings: Settings, server_info=None, wanted: int | None = None) -> int:
+    """--concurrency, else FOLIO_CONCURRENCY, else by server kind (lib/servers/concurrency.py:
+    Ollama 1, vLLM 4, llama-server its slots, llama-cpp-python 1)."""
+    from ..servers.concurrency import default_concurrency as by_server
+
+    return by_server(settings, server_info, wanted)
 
 
 # ----------------------------------------------------------------------------- the plan

@@ -228,9 +228,10 @@ def plan_question(documents: Sequence[Document], question: str, settings: Settin
                   think: bool | None = None, backend=None, server_info: ServerInfo | None = None, ranker=None,
                   speed=None, concurrency: int | None = None, history: Sequence = ()):
     """(plan, backend, server_info): the server checked once, its context and tokenizer taken into account."""
-    from .plan import make_plan
+    from .plan import default_concurrency, make_plan
 
     backend, server_info, context, warning = connect(settings, backend, server_info, think)
+    concurrency = default_concurrency(settings, server_info, concurrency)
     values = dict(mode=mode, think=think, context=context, ranker=ranker, speed=speed, concurrency=concurrency,
                   history=history)
     plan = make_plan(documents, question, settings, **values)

@@ -41,8 +41,8 @@ def add_mode_arguments(parser) -> None:
                         help="auto: one call when everything fits, else show the plans and ask nothing; one: one call; "
                              "relevant: the best-ranked documents that fit one call; all: read everything in several calls")
     parser.add_argument("--concurrency", type=int,
-                        help="calls in flight at once in mode all (default FOLIO_CONCURRENCY, else 4 for "
-                             "OpenAI-compatible servers, 1 for Ollama)")
+                        help="calls in flight at once in mode all (default FOLIO_CONCURRENCY, else by server: "
+                             "Ollama 1, vLLM 4, llama.cpp's llama-server its slots, llama-cpp-python 1)")
 
 
 def add_parser(subparsers) -> None:
