@@ -79,10 +79,12 @@ class ServerSpeed:
 
     @classmethod
     def from_calls(cls, calls: Iterable[dict]) -> "ServerSpeed":
-        """From Answer.calls records: evaluated prompt tokens / prompt_eval_s, eval_count / eval_s."""
+        """From Answer.calls records (or the probe's rows): evaluated prompt tokens / prompt_eval_s,
+        eval_count / eval_s."""
         read_tokens = read_s = write_tokens = write_s = 0.0
         for call in calls:
-            evaluated = (call.get("server_prompt_tokens") or 0) - (call.get("cached_tokens") or 0)
+            read = call.get("server_prompt_tokens") or call.get("server_read_tokens") or 0
+            evaluated = read - (call.get("cached_tokens") or 0)
             if call.get("prompt_eval_s") and evaluated > 0:
                 read_tokens += evaluated
                 read_s += call["prompt_eval_s"]

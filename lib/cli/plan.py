@@ -31,8 +31,6 @@ from . import ask
 EXIT_CANCELLED = 130
 WAIT_REFRESH_S = 1.0
 STATUS_MARKS = {"verified": "verified  ", "unverified": "UNVERIFIED", "invalid": "INVALID   "}
-RECENT_CONVERSATIONS = 20
-"""Conversations of the history read for the server's measured speed."""
 
 
 def add_mode_arguments(parser) -> None:
@@ -56,7 +54,7 @@ def add_parser(subparsers) -> None:
         description="Plan a question without sending it: the calls, the documents or parts each reads, exact "
                     "tokens per call, and an estimate of the time from the server's measured speed.",
     )
-    plan.add_argument("files", nargs="+", metavar="FILE", help="documents to ask (PDF, DOCX, EPUB, HTML, text)")
+    ask.add_document_arguments(plan, "plan a question")
     plan.add_argument("--question", "-q", required=True, help="the question")
     think = plan.add_mutually_exclusive_group()
     think.add_argument("--think", dest="think", action="store_true", default=None, help="plan with thinking on")
@@ -99,33 +97,41 @@ def _make_plan(args, settings, documents, *, contact: bool):
     from ..asking.several_calls import plan_question
 
     speed = recent_speed(settings)
+    ranker = _ranker(args, settings)
     try:
         return plan_question(documents, args.question, settings, mode=args.mode, think=args.think, speed=speed,
-                             concurrency=args.concurrency)
+                             concurrency=args.concurrency, ranker=ranker)
     except ServerError as exc:
         if not contact:
             raise
         plan = make_plan(documents, args.question, settings, mode=args.mode, think=args.think, speed=speed,
-                         concurrency=args.concurrency)
+                         concurrency=args.concurrency, ranker=ranker)
         plan.notes.insert(0, f"The server could not be asked for its context ({exc}); planned for the configured "
                              f"{settings.context:,} tokens.")
         return plan, None, None
 
 
+def _ranker(args, settings):
+    """The library's own index for a collection (ranking at 10,000-document scale); else None
+    (documents given as files are ranked in memory)."""
+    if not getattr(args, "collection", None):
+        return None
+    from ..library.store import open_store
+
+    store = open_store(settings.data_dir)
+    return lambda question, documents: store.rank_documents(question, [d.sha256 for d in documents])
+
+
 def recent_speed(settings):
-    """The server's reading and writing speed measured on the latest saved answers of this model."""
+    """The server's reading and writing speed measured on earlier answers from this server and
+    model: the app's saved answers, the command line's (remember_timings) and probe runs."""
     from ..asking.plan import ServerSpeed
     from ..library.store import open_store
 
-    calls = []
     try:
-        with open_store(settings.data_dir) as store:
-            for summary in store.list_conversations()[:RECENT_CONVERSATIONS]:
-                for turn in store.get_conversation(summary["id"])["turns"]:
-                    if turn.get("model") == settings.model:
-                        calls += turn.get("calls") or []
+        calls = open_store(settings.data_dir).recent_calls(settings.host, settings.model)
     except (FolioError, OSError, KeyError, TypeError, ValueError):
-        return ServerSpeed()  # no history (or an unreadable one): the time is 'unknown'
+        return ServerSpeed()  # no library (or an unreadable one): the time is 'unknown'
     return ServerSpeed.from_calls(calls)
 
 
@@ -210,6 +216,7 @@ def _run(args, settings, plan, backend, info) -> int:
     if answer is None:
         return EXIT_CANCELLED
     view.finish(answer)
+    ask.remember_timings(settings, answer)
     if cancel.is_set() or answer.interrupted and compose_cancel.is_set():
         return EXIT_CANCELLED
     if answer.interrupted or answer.unread:
