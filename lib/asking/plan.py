@@ -41,6 +41,9 @@ from .parts import MarkupCounter, Piece, layout_of, split_document, whole_piece
 
 MODES = ("auto", "one", "relevant", "all")
 MODE_NAMES = {"one": "one call", "relevant": "most relevant first", "all": "read everything", "auto": "auto"}
+DEFAULT_PLAN_MODE = "all"
+"""The mode the app proposes first (and the eval runs) when the documents do not fit one call:
+read everything, so that no document is left out unless the user chooses to."""
 SPLITTING = ("a document larger than one call is split into consecutive parts at its chapter, section and "
              "paragraph boundaries (never inside a passage), each part with its title and heading path")
 EVIDENCE_OUTPUT_TOKENS = 300
