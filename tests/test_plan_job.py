@@ -216,3 +216,43 @@ def test_most_relevant_first_runs_as_a_job_of_one_call(store, ollama):
     assert turn["mode"] == "relevant" and turn["plan"]["documents"][0]["rank"] == 1
     read = {d["name"] for d in turn["plan"]["documents"] if d["read"]}
     assert set(turn["documents"]) >= read and len(read) < 24
+
+
+def test_the_answer_records_its_plan_in_every_export(store, ollama):
+    import csv
+    import io
+
+    import docx
+
+    from lib.output.exports import answer_docx, answer_markdown, conversation_docx, history_csv
+
+    plan, job_id = accept(store, ollama)
+    info = Jobs(store).run(job_id)
+    conversation = store.get_conversation(info.result["conversation_id"])
+    turn = conversation["turns"][0]
+    records = turn["calls"]
+
+    markdown = answer_markdown(turn)
+    assert "### How it was asked" in markdown
+    assert f"Asked in {len(plan.calls) + 1} calls (read everything): {len(plan.calls)} reading calls over 24 " in markdown
+    for record in records:  # one row per call: what it read, tokens sent and read by the server, its time
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {record['index']} |"))
+        assert f"{record['prompt_tokens']:,}" in row and f"{record['server_prompt_tokens']:,}" in row
+        assert f"{record['total_s']:.1f}" in row
+    first_read = plan.calls[0].pieces[0].document.name
+    assert first_read in markdown
+
+    document = docx.Document(io.BytesIO(answer_docx(turn)))
+    [table] = document.tables
+    assert [c.text for c in table.rows[0].cells][:5] == ["Call", "Kind", "Reads", "Tokens sent", "Read by the server"]
+    assert len(table.rows) == len(records) + 1
+    assert table.rows[-1].cells[1].text == "composing"
+    assert table.rows[1].cells[3].text == f"{records[0]['prompt_tokens']:,}"
+    assert any(p.text == "How it was asked" for p in document.paragraphs)
+    assert len(docx.Document(io.BytesIO(conversation_docx(conversation))).tables) == 1
+
+    [row] = list(csv.DictReader(io.StringIO(history_csv([conversation]).decode("utf-8-sig"))))
+    assert row["mode"] == "all" and int(row["calls"]) == len(records)
+    assert row["plan"].startswith("1 reading: ") and f"{records[0]['prompt_tokens']:,} sent" in row["plan"]
+    assert " composing: the evidence of the reading calls" in row["plan"]
+    assert int(row["prompt_tokens"]) == sum(r["prompt_tokens"] for r in records)
