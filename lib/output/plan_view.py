@@ -8,7 +8,7 @@ Shared by the app (Ask, History), every export and the command line (plain data,
     calls_markdown(turn)     -> the rows as a Markdown table
     calls_text(turn)         -> one line per call, for a CSV cell
     documents_line(turn)     -> 'Read (by rank): a.pdf (1), b.pdf (2); not read: 1,957 documents ...'
-    mode_choice(plan)        -> 'Read everything: 98 calls, 12,203,941 tokens, about 1 h 10 min'
+    mode_choice(plan)        -> 'Read everything: 98 calls, 12,203,941 tokens to read, about 1 h 10 min'
 """
 
 from __future__ import annotations
@@ -174,12 +174,13 @@ def mode_choice(plan: dict) -> str:
     if not plan.get("fits", True):
         return f"{name}: not possible ({plan.get('message', '')})"
     calls = plan.get("call_count") or len(plan.get("calls") or [])
-    time = (plan.get("estimate") or {}).get("text") or "unknown"
+    estimate = plan.get("estimate") or {}
+    time = estimate.get("text") if estimate.get("seconds") is not None else "time unknown"
     text = f"{name}: {_count(calls, 'call')}, {plan.get('prompt_tokens', 0):,} tokens to read"
     if mode == "relevant":
         documents = plan.get("documents") or []
         text += f", {sum(1 for d in documents if d.get('read')):,} of {len(documents):,} documents read"
-    return f"{text}, time {time}"
+    return f"{text}, {time}"
 
 
 __all__ = ["planned", "plan_summary", "reads_text", "call_rows", "calls_markdown", "calls_text", "documents_line",
