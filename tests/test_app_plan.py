@@ -237,3 +237,83 @@ def test_a_plan_runs_as_a_job_with_progress_cancel_and_an_answer_composed_from_t
     assert "How this was asked" in " ".join(e.label for e in history.expander)
     tables = [d.value for d in history.dataframe if "Tokens sent" in d.value.columns]
     assert tables and list(tables[0]["Tokens sent"]) == [c["prompt_tokens"] for c in turns[0]["calls"]]
+
+
+def test_a_plan_job_whose_process_was_killed_resumes_from_the_app_without_sending_a_finished_call_again(
+        library, ollama):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from lib.output.plan_job import create_plan_job
+
+    gate = Gate(at=3)
+    ollama.script(answer=gate)
+    plan = expected_plan(library, "Limitation", mode="all")
+    shas = library.collection_shas("Limitation")
+    job_id = create_plan_job(library, plan, load_settings(), shas=shas)
+    child = subprocess.Popen([sys.executable, "-m", "lib", "jobs", "resume", str(job_id)], cwd=ROOT,
+                             env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert gate.reached.wait(60), "the child never reached its third call"
+        assert ollama.wait_for(lambda: Jobs(library).get(job_id).done == 2, timeout=30)
+    finally:
+        child.send_signal(signal.SIGKILL)  # the app (or the machine) died half-way
+        child.wait(30)
+        gate.release.set()
+    sent_before = len(reading_bodies(ollama))
+    assert sent_before == 3
+
+    library_page = AppTest.from_file(APP, default_timeout=60).run()
+    no_error(library_page)
+    assert "interrupted: Folio stopped while it ran" in text(library_page)
+    assert f"2 of {len(plan.calls)} reading calls done; the evidence found is kept" in text(library_page)
+    at = click(library_page, f"job-open-{job_id}")  # opens the Ask page on this job
+    no_error(at)
+    assert at.session_state["selected"] == shas
+    assert f"Interrupted: Folio stopped while it ran (the app was closed or restarted), after 2 of {len(plan.calls)}" \
+        in text(at)
+    at = click(at, f"plan-resume-{job_id}")
+    assert Jobs(library).wait(job_id, timeout=60).state == "done"
+    at.run()
+    no_error(at)
+    [turn] = at.session_state["chat"]["turns"]
+    assert turn["citations"] and not turn["unread"]
+    later = reading_bodies(ollama)[sent_before:]
+    assert len(later) == len(plan.calls) - 2  # the third again (cut off), then the rest: none finished sent twice
+    sent = "".join(m["content"] for b in later for m in b["messages"])
+    assert all(f"[{c.pieces[0].passages[0].id}]" not in sent for c in plan.calls[:2])
+
+
+def test_a_follow_up_on_a_planned_answer_is_planned_the_same_way_and_says_so(library, ollama):
+    at = choose(ask_page(), library, "Limitation")
+    at.chat_input(key="question").set_value(QUESTION)
+    at.run()
+    [radio] = [r for r in at.radio if r.label == "How to ask"]
+    radio.set_value("relevant")
+    at.run()
+    at = click(at, "plan-run")
+    [info] = Jobs(library).list()
+    assert Jobs(library).wait(info.id, timeout=60).state == "done"
+    at.run()
+    no_error(at)
+    assert len(at.session_state["chat"]["turns"]) == 1
+    assert "Ask a follow-up" in at.chat_input(key="question").proto.placeholder
+
+    at.chat_input(key="question").set_value("Who filed the claim late?")
+    at.run()
+    no_error(at)
+    [radio] = [r for r in at.radio if r.label == "How to ask"]
+    assert radio.value == "relevant"  # chosen like the previous answer
+    assert "A follow-up ranks the documents again for this question" in text(at)
+    at = click(at, "plan-run")
+    second = Jobs(library).list()[0]
+    assert Jobs(library).wait(second.id, timeout=60).state == "done"
+    at.run()
+    no_error(at)
+    turns = at.session_state["chat"]["turns"]
+    assert [t["question"] for t in turns] == [QUESTION, "Who filed the claim late?"]
+    assert second.params["history"][0][0] == QUESTION  # the earlier question and answer went with it
+    assert len(library.list_conversations()) == 1  # one conversation
+    assert any(QUESTION in m["content"] for m in ollama.chat_bodies[-1]["messages"])
