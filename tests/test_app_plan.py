@@ -199,7 +199,7 @@ def test_a_plan_runs_as_a_job_with_progress_cancel_and_an_answer_composed_from_t
         no_error(at)
         page = text(at)
         assert f"Asked by a plan of {len(plan.calls) + 1} calls: 2 done" in page
-        assert f"Call 3 of {len(plan.calls)}: " in page and "tokens read" in page and "elapsed" in page
+        assert f"Reading call 3 of {len(plan.calls)}: " in page and "tokens read" in page and "elapsed" in page
         assert "Evidence found so far:" in " ".join(e.label for e in at.expander)
         assert at.chat_input(key="question").proto.disabled  # one question at a time
         # the sidebar of any page shows the running plan

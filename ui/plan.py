@@ -288,7 +288,8 @@ def _calls(plan) -> None:
             [{"document": d.name} for d in call.documents])
         rows.append({"Call": call.index, "Reads": reads, "Documents": len(call.pieces) or len(call.documents),
                      "Tokens": call.prompt_tokens})
-    with st.expander(f"What each call reads ({view.count_noun(len(plan.calls), 'call')})",
+    noun = "reading call" if plan.mode == "all" else "call"
+    with st.expander(f"What each call reads ({view.count_noun(len(plan.calls), noun)})",
                      expanded=plan.mode == "all" and len(plan.calls) <= 12, icon=":material/list:"):
         st.dataframe(pd.DataFrame(rows, columns=["Call", "Reads", "Documents", "Tokens"]), hide_index=True,
                      column_config={"Tokens": st.column_config.NumberColumn(format="localized")}, height="content")

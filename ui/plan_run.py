@@ -148,8 +148,9 @@ def progress_line(info: JobInfo) -> str:
     """'Call 3 of 12: a.pdf, part 2 of 7 · 245,000 of 1,200,000 tokens read · 2 min elapsed · about 6 min left'."""
     params = info.params
     parts = [(info.current[:1].upper() + info.current[1:]) if info.current else "Starting"]
-    if info.work_total:
-        parts.append(f"{int(info.work_done):,} of {int(info.work_total):,} tokens read")
+    planned = params.get("prompt_tokens") or info.work_total
+    if planned:
+        parts.append(f"{int(min(info.work_done, planned)):,} of {int(planned):,} tokens read")
     parts.append(f"{view.format_seconds(info.elapsed)} elapsed")
     if info.eta_seconds is not None:
         parts.append(f"about {_duration(info.eta_seconds)} left")
@@ -252,7 +253,7 @@ def _evidence(info: JobInfo) -> int:
                      f"{view.count_noun(len({e.get('call') for e in items}), 'call')}",
                      icon=":material/format_quote:", expanded=False):
         for item in list(reversed(items))[:EVIDENCE_SHOWN]:
-            where = view.join_nonempty([item.get("document") or "", item.get("where") or ""])
+            where = item.get("where") or item.get("document") or ""
             st.markdown(f"“{view.escape_markdown(item.get('quote') or '')}” {view.inline_code(item.get('id') or '')} "
                         f"· {view.escape_markdown(where)}" + (f"  \n{view.escape_markdown(item['note'])}"
                                                              if item.get("note") else ""))

@@ -151,7 +151,7 @@ def _follow(job: JobContext, plan: Plan, events, on_event: Callable):
         on_event(event)
         call = event.call
         if event.kind == "call_start" and call is not None:
-            _note(job, f"call {call.index} of {len(plan.calls)}: {call.label}" if call.kind == "evidence"
+            _note(job, f"reading call {call.index} of {len(plan.calls)}: {call.label}" if call.kind == "evidence"
                   else f"condensing the evidence (call {call.index})")
         elif event.kind == "status" and call is not None and call.kind == "compose":
             _note(job, "composing the answer from the evidence")
