@@ -9,9 +9,10 @@ server's measured speed, or "unknown"). The user runs one of them (a job: ui/pla
 or takes the question back.
 
 Nothing is loaded before a question is typed: the notice uses the documents' stored counts.
-The documents loaded to plan, and the plan, are kept per process for the last few
-questions (a rerun, a change of mode, plans nothing again), and handed to the job, so a
-2,000-document collection is read from the library once.
+The documents loaded to plan are kept per process for the selection (the next question
+over it loads nothing), the plans for the last few questions (a rerun, a change of mode,
+plans nothing again), and both are handed to the job: a 2,000-document collection is read
+from the library once.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def _plan(shas: list[str], proposed: dict, history: tuple, context: int) -> dict
 
     s = settings()
     library = store()
-    documents = library.get_documents(shas)
+    documents = selection_documents(shas)
     try:
         speed = ServerSpeed.from_calls(library.recent_calls(s.host, s.model))
     except FolioError:
@@ -178,6 +179,23 @@ def _plan(shas: list[str], proposed: dict, history: tuple, context: int) -> dict
         offline = (f"The server could not be asked ({exc.message}); this plan is for a context of {context:,} "
                    "tokens and may change once it answers.")
     return {"plan": plan, "documents": documents, "offline": offline}
+
+
+_SELECTION: dict = {}
+"""The last selection planned over: {key: documents} (a new question over it loads nothing)."""
+
+
+def selection_documents(shas: list[str]) -> list:
+    """The chosen documents, loaded from the library once per selection (kept for the next question)."""
+    key = (str(settings().data_dir), hashlib.sha256("\n".join(shas).encode()).hexdigest())
+    with _LOCK:
+        documents = _SELECTION.get(key)
+    if documents is None:
+        documents = store().get_documents(shas)
+        with _LOCK:
+            _SELECTION.clear()  # one selection at a time: 2,000 documents are about 100 MB in memory
+            _SELECTION[key] = documents
+    return documents
 
 
 def modes_of(plan) -> dict:
