@@ -1,8 +1,9 @@
-"""`python -m lib plan FILE... --question TEXT` and the modes of `python -m lib ask`.
+"""`python -m lib plan (FILE... | --collection NAME) --question TEXT` and the modes of `python -m lib ask`.
 
     python -m lib plan war-and-peace.txt -q "Who marries Natasha?" --mode all     # the plan only
     python -m lib ask war-and-peace.txt -q "Who marries Natasha?"                 # auto: plan shown, exit 2
     python -m lib ask war-and-peace.txt -q "..." --mode all --concurrency 2 --json
+    python -m lib plan --collection "Smith v Jones" -q "Was the limitation defence upheld?"   # from the library
 
 `ask --mode auto` (the default) asks in one call when everything fits (exactly as before);
 otherwise it asks nothing, prints the plans of the two other modes with their costs and
