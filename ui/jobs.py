@@ -308,8 +308,10 @@ def plan_outcome_text(info: JobInfo) -> str:
         if result.get("unread"):
             text += f"; {view.count_noun(result['unread'], 'part')} not read (named in the answer)"
         text += "; saved in the History"
-    else:
+    elif info.params.get("mode") == "all":
         text = f"{info.done:,} of {calls:,} reading calls done; the evidence found is kept"
+    else:
+        text = "Not answered yet (one call)"
     if info.elapsed:
         text += f"; {view.format_seconds(info.elapsed)}"
     return text + "."

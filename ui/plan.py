@@ -24,6 +24,7 @@ from collections import OrderedDict
 import pandas as pd
 import streamlit as st
 
+import ui.plan_run
 import ui.server
 from lib.errors import FolioError, ServerError
 from lib.output import plan_view
@@ -118,7 +119,7 @@ def default_mode() -> str:
 
 def proposal(think: bool) -> bool:
     """The plan of the question typed, with its modes, numbers and actions; True when one is shown."""
-    prefill()
+    ui.plan_run.prefill()
     proposed = chat().get("plan")
     if proposed is None:
         return False
@@ -325,7 +326,6 @@ def _calls(plan) -> None:
 
 def start(plan, documents: list, proposed: dict) -> None:
     """Run the accepted plan as a job (the page follows it: ui/plan_run.py)."""
-    import ui.plan_run
     from lib.output.plan_job import create_plan_job, find_plan_job
 
     conversation = chat()
@@ -346,23 +346,8 @@ def start(plan, documents: list, proposed: dict) -> None:
 def take_back(proposed: dict) -> None:
     """Nothing is sent: the question goes back into the box."""
     chat()["plan"] = None
-    back_in_the_box(proposed["question"])
+    ui.plan_run.back_in_the_box(proposed["question"])
     st.rerun()
-
-
-PREFILL = "plan-prefill"
-
-
-def back_in_the_box(question: str) -> None:
-    """Put a question back into the question box on the next run (set before the box is drawn)."""
-    st.session_state[PREFILL] = question
-
-
-def prefill() -> None:
-    """Called before the question box is drawn: a question taken back goes into it."""
-    question = st.session_state.pop(PREFILL, None)
-    if question:
-        st.session_state["question"] = question
 
 
 def _take_back_button(proposed: dict) -> None:

@@ -203,8 +203,11 @@ def _stopped(info: JobInfo) -> None:
         "queued": "Waiting to start",
         "done": "Done",
     }.get(state, state)
-    st.warning(view.escape_markdown(f"{said}, after {info.done:,} of {calls:,} reading calls. The evidence found is "
-                                    "kept."), icon=":material/pause_circle:")
+    if info.params.get("mode") == "all":
+        what = f"{said}, after {info.done:,} of {calls:,} reading calls. The evidence found is kept."
+    else:
+        what = f"{said}, before the answer's first word: nothing was saved."
+    st.warning(view.escape_markdown(what), icon=":material/pause_circle:")
     if info.error:
         st.error(view.message_markdown(info.error), icon=":material/error:")
     found = _evidence(info)
@@ -226,10 +229,8 @@ def _stopped(info: JobInfo) -> None:
                   help="Forget this run and its evidence; the question goes back into the box"):
         question = info.params.get("question", "")
         if _said(lambda: _jobs().delete(info.id)):
-            import ui.plan
-
             chat()["plan_job"] = None
-            ui.plan.back_in_the_box(question)
+            back_in_the_box(question)
         st.rerun()
     if all_mode and not found and info.done:
         st.caption("No call found evidence so far: an answer composed now would say the documents do not answer.")
@@ -271,6 +272,21 @@ def _failures(info: JobInfo) -> None:
         return
     for item in failed:
         st.warning(view.message_markdown(f"Not read after a retry: {item.error}"), icon=":material/block:")
+
+
+PREFILL = "plan-prefill"
+
+
+def back_in_the_box(question: str) -> None:
+    """Put a question back into the question box on the next run (set before the box is drawn)."""
+    st.session_state[PREFILL] = question
+
+
+def prefill() -> None:
+    """Called before the question box is drawn: a question taken back goes into it."""
+    question = st.session_state.pop(PREFILL, None)
+    if question:
+        st.session_state["question"] = question
 
 
 def _said(action):
