@@ -72,7 +72,7 @@ def intro(over: tuple[int, int] | None, think: bool) -> None:
             "before anything is sent.",
             icon=":material/account_tree:",
         )
-        calls = -(-tokens // max(context - settings().reserved(False) - 1500, 1))
+        calls = rough_calls(tokens, context)
         st.caption(f"Reading everything would take about {calls:,} calls, and one more to compose the answer "
                    "(from the stored counts; the exact plan comes with the question).")
         return
@@ -89,6 +89,20 @@ def no_plan(over: tuple[int, int] | None, think: bool) -> None:
     st.error(head + f"A context of {context:,} tokens, {settings().reserved(False):,} of them kept for the answer, "
              "leaves no room for a part of a document beside Folio's instructions, so no plan can ask either. "
              "Raise the context or lower the answer reserve on the Settings page.", icon=":material/block:")
+
+
+RENDERING = 1.09
+"""Rendered documents (passage IDs, page markers) hold about this much more than their own tokens."""
+INSTRUCTIONS = 400
+"""Tokens of a reading call's instructions and markup, about."""
+
+
+def rough_calls(tokens: int, context: int) -> int:
+    """Reading calls a read-everything plan would take, from stored counts (the plan gives the exact number)."""
+    from lib.asking.plan import QUESTION_ALLOWANCE
+
+    room = context - settings().reserved(False) - INSTRUCTIONS - min(QUESTION_ALLOWANCE, context // 32)
+    return max(1, -(-int(tokens * RENDERING) // max(room, 1)))
 
 
 def placeholder() -> str:
@@ -330,8 +344,11 @@ def start(plan, documents: list, proposed: dict) -> None:
 
     conversation = chat()
     try:
+        # The same plan stopped earlier (cancelled, interrupted) resumes: its finished calls are kept.
         existing = find_plan_job(store(), plan)
-        job_id = existing.id if existing is not None and existing.state != "running" else create_plan_job(
+        if existing is not None and existing.params.get("conversation_id") != conversation["id"]:
+            existing = None  # the same question in another conversation: its own run
+        job_id = existing.id if existing is not None else create_plan_job(
             store(), plan, settings(), shas=proposed["shas"], conversation_id=conversation["id"],
             history=[(t["question"], t.get("answer") or "") for t in conversation["turns"]])
     except FolioError as exc:
@@ -339,7 +356,8 @@ def start(plan, documents: list, proposed: dict) -> None:
         return
     conversation["plan"] = None
     conversation["plan_job"] = job_id
-    ui.plan_run.start(job_id, documents)
+    if existing is None or existing.state != "running":  # running already (another tab): follow it
+        ui.plan_run.start(job_id, documents)
     st.rerun()
 
 
