@@ -422,7 +422,9 @@ def actions(info: JobInfo) -> None:
         plan_actions(info, row)
     if state == "running":
         if row.button("Cancel", key=f"job-cancel-{info.id}", icon=":material/stop_circle:",
-                      disabled=bool(info.stop_requested), help="Stop at the next file; what was read stays"):
+                      disabled=bool(info.stop_requested),
+                      help="Stop the calls in flight; the evidence found is kept" if info.kind == PLAN
+                      else "Stop at the next file; what was read stays"):
             cancel(info.id)
             st.rerun()
         return
