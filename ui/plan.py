@@ -329,6 +329,8 @@ def _calls(plan) -> None:
         if len(plan.calls) > CALLS_SHOWN:
             st.caption(f"and {len(plan.calls) - CALLS_SHOWN:,} more calls (the Markdown export of the answer lists "
                        "them all).")
+        if plan.packing:
+            st.caption(view.escape_markdown(f"Packing: {plan.packing}."))
         split = [d for d in plan.documents if d.parts > 1]
         if split:
             st.caption("Split into parts at their chapters, sections and paragraphs: " + view.escape_markdown(
