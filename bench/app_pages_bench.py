@@ -18,8 +18,9 @@ The library comes from bench/make_library.py (2,000 generated judgments over rea
 ../shared/corpus, 11.4 million tokens; built once into --library, or a temporary folder).
 Scenarios: the Library page opened; its 20th page; a name filter; the Ask page opened; the
 Ask page opened with 10 documents chosen (the exact budget is computed: documents loaded,
-rendered and counted; first time and again); with a 300-document collection chosen. Medians
-of --runs runs after one warm-up, with the slowest run.
+rendered and counted; first time and again); with a 300-document collection chosen; with the
+whole library chosen, and a question typed over it (planned: both modes shown before anything
+is sent; then the same page again). Medians of --runs runs after one warm-up, with the slowest run.
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ def scenario_documents(folder: Path) -> dict:
     store = Store(folder)
     matter = store.collection_shas("Matter 1")
     small = [d for d in store.document_summaries(matter) if d.tokens < 8000][:10]
+    everything = store.collection_shas("All judgments") if "All judgments" in {
+        c.name for c in store.list_collections()} else []
     return {"ten": [d.sha256 for d in small], "ten_tokens": sum(d.tokens for d in small), "matter": matter,
             "matter_tokens": sum(d.tokens for d in store.document_summaries(matter)),
-            "total": store.list_documents_page(limit=1).total}
+            "total": store.list_documents_page(limit=1).total, "all": everything}
 
 
 # ---------------------------------------------------------------- AppTest, in a child process
@@ -131,6 +134,14 @@ def measure_apptest(app: str, runs: int, chosen: dict, new_ui: bool) -> dict:
         add("ask_open", timed(lambda: session("ask").run()))
         add("ask_ten", timed(lambda: session("ask", chosen["ten"]).run()))
         add("ask_matter", timed(lambda: session("ask", chosen["matter"]).run()))
+        if new_ui and chosen.get("all"):
+            add("ask_all", timed(lambda: session("ask", chosen["all"]).run()))
+    if new_ui and chosen.get("all"):
+        for number in range(runs + 1):  # a question planned over the whole library (a new question each time)
+            at = session("ask", chosen["all"]).run()
+            at.chat_input(key="question").set_value(f"Was the limitation defence upheld in case {number}?")
+            add("ask_plan_first" if number == 0 else "ask_plan_next", timed(at.run))
+            add("ask_plan_again", timed(at.run))
     return times
 
 
@@ -228,15 +239,20 @@ def run_child(app_dir: Path, data: Path, runs: int, chosen: dict, new_ui: bool, 
     env.update(FOLIO_DATA_DIR=str(data), OLLAMA_HOST=f"127.0.0.1:{_free_port()}", PYTHONPATH=str(app_dir))
     spec = json.dumps({"app_dir": str(app_dir), "data": str(data), "runs": runs, "chosen": chosen,
                        "new_ui": new_ui, "browser": browser})
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", spec], env=env, cwd=app_dir,
-                          capture_output=True, text=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:  # 2,000 SHA-256: too long for argv
+        handle.write(spec)
+    try:
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", handle.name], env=env,
+                              cwd=app_dir, capture_output=True, text=True)
+    finally:
+        os.unlink(handle.name)
     if done.returncode:
         raise SystemExit(f"measuring {app_dir} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def child(spec_text: str) -> None:
-    spec = json.loads(spec_text)
+def child(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     sys.path.insert(0, spec["app_dir"])
     if spec["browser"]:
         result = measure_browser(Path(spec["app_dir"]), Path(spec["data"]), spec["runs"], spec["new_ui"],
@@ -256,6 +272,10 @@ LABELS = {
     "ask_ten_first": "Ask, 10 documents chosen: first time (loaded, rendered, counted)",
     "ask_ten": "Ask, 10 documents chosen: again (cached)",
     "ask_matter": "Ask, a 300-document collection chosen",
+    "ask_all": "Ask, the whole library chosen (2,000 documents: the plan notice, from stored counts)",
+    "ask_plan_first": "Ask, a first question over the whole library (loaded, ranked, packed, split; both modes shown)",
+    "ask_plan_next": "Ask, another question over it (the documents kept: ranked and planned again)",
+    "ask_plan_again": "Ask, the same plan shown again (a rerun: kept, nothing loaded or planned again)",
 }
 
 

@@ -1,4 +1,5 @@
-"""Ask: choose documents, see the exact token budget, ask, and read a cited answer."""
+"""Ask: choose documents, see the exact token budget, ask, and read a cited answer; when the
+documents do not fit one call, see the plan of the question first, run it, follow it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import ui.budget
 import ui.choosing
 import ui.documents
 import ui.exports
+import ui.plan
+import ui.plan_run
 import ui.resources
 import ui.server
 import ui.state
@@ -45,7 +48,7 @@ def question_fits(question: str, documents: list, think: bool, without_question)
 
 
 def _question_placeholder(budget) -> str:
-    if not budget.fits:
+    if budget is None or not budget.fits:
         return "These documents do not fit in the context: see above"
     return "Ask a follow-up question" if ui.state.chat()["turns"] else "Ask a question about these documents"
 
@@ -205,31 +208,44 @@ def main() -> None:
             st.rerun()
     think = ui.asking.thinking_toggle()
     if not selected:
-        st.info("Choose the documents to read. Folio sends them whole, in one call.", icon=":material/info:")
+        st.info("Choose the documents to read. Folio sends them whole, in one call while they fit.",
+                icon=":material/info:")
         conversation()  # a conversation whose documents were deleted meanwhile stays readable
         return
-    if ui.choosing.too_large_for_one_call(selected, think):
-        conversation()
-        return
-    try:
-        documents = ui.documents.load_documents(selected)
-        budget = ui.asking.budget(documents, think=think, history=ui.state.chat()["turns"])
-    except FolioError as exc:  # e.g. a document deleted in another tab a moment ago
-        st.error(view.escape_markdown(exc.message), icon=":material/error:")
-        return
-    ui.budget.budget_panel(budget, _without_thinking(documents) if think and not budget.fits else None,
-                           model_context=ui.server.model_context())
+    over = ui.choosing.over_the_context(selected)  # from stored counts: nothing loaded
+    documents = budget = None
+    if over is None:
+        try:
+            documents = ui.documents.load_documents(selected)
+            budget = ui.asking.budget(documents, think=think, history=ui.state.chat()["turns"])
+        except FolioError as exc:  # e.g. a document deleted in another tab a moment ago
+            st.error(view.escape_markdown(exc.message), icon=":material/error:")
+            return
+        ui.budget.budget_panel(budget, _without_thinking(documents) if think and not budget.fits else None,
+                               model_context=ui.server.model_context())
+    one_call = budget is not None and budget.fits
+    plannable = not one_call and ui.plan.plan_possible(think)
+    if plannable:
+        ui.plan.intro(over, think)
+    elif not one_call:
+        ui.plan.no_plan(over, think)
     server_up = ui.server.need_server_notice()
     ui.asking.wait_for_stopped_answer(DRAIN_S + 2)
     conversation()
+    running = ui.plan_run.follow()  # a question being answered by a plan (a job): its progress
+    ui.plan.proposal(think)  # a question planned, not sent yet: the plan, to run or take back
     again = ui.asking.error_notice()  # a question the server did not answer: shown, offered again
     question = st.chat_input(
-        _question_placeholder(budget),
+        ui.plan.placeholder() if plannable else _question_placeholder(budget),
         key="question",
         submit_mode="disable",  # no new question while one runs; the Stop button ends it
-        disabled=not budget.fits,
+        disabled=running or not (one_call or plannable),
     ) or again
-    if question and question.strip() and question_fits(question.strip(), documents, think, budget):
+    if not (question and question.strip()):
+        return
+    if not one_call:
+        ui.plan.propose(question.strip(), selected, think)  # shown with its plan; nothing is sent yet
+    elif question_fits(question.strip(), documents, think, budget):
         if not server_up:
             ui.server.clear_server_status()  # the user may have started it since the last check
         ask(question.strip(), documents, think, run_started)

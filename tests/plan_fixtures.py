@@ -8,6 +8,7 @@ holds a marker word ("clause<chapter>x<paragraph>") so a test can ask for one of
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from lib.config import Settings
@@ -87,3 +88,30 @@ def word_ranker(question: str, documents) -> list[Ranked]:
     scored = [(sum(d.text.lower().count(w) for w in words), i, d) for i, d in enumerate(documents)]
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [Ranked(d.sha256, d.name, float(score), rank) for rank, (score, _i, d) in enumerate(scored, 1)]
+
+
+PASSAGE_BLOCK = re.compile(r"^ \[([a-z]{3,12}-\d+)\]\n(.*?)(?=^ \[[a-z]{3,12}-\d+\]\n|^ --- page|^ </document>|\Z)",
+                           re.MULTILINE | re.DOTALL)
+SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]")
+
+
+def reader_of(*words: str):
+    """An answer function for the fakes: a reading call reports every passage holding one of
+    `words` (its first sentence with the word, verbatim), else NOTHING RELEVANT HERE; every
+    other call is answered as tests/fake_openai.py's folio_answer answers it."""
+    from fake_openai import NOTHING, folio_answer
+
+    wanted = [w.lower() for w in words]
+
+    def answer(body: dict, prompt: str) -> str:
+        if "read one portion of them" not in body["messages"][0]["content"]:
+            return folio_answer(body, prompt)
+        lines = []
+        for passage_id, text in PASSAGE_BLOCK.findall(prompt):
+            for sentence in SENTENCE.findall(text):
+                if any(w in sentence.lower() for w in wanted):
+                    lines.append(f'"{sentence.strip()}" [{passage_id}] it speaks to the question')
+                    break
+        return "\n".join(lines) or NOTHING
+
+    return answer

@@ -337,7 +337,7 @@ def test_changing_the_documents_starts_a_new_conversation(library_300, tmp_path,
         assert len(at.session_state["selected"]) == 31
 
 
-def test_a_choice_larger_than_the_context_is_refused_without_loading_it(library, monkeypatch):
+def test_a_choice_larger_than_the_context_is_said_at_once_without_loading_it(library, monkeypatch):
     monkeypatch.setenv("FOLIO_CONTEXT", "8000")
     loaded = []
     real = Store.get_documents
@@ -349,12 +349,13 @@ def test_a_choice_larger_than_the_context_is_refused_without_loading_it(library,
     no_error(at)
     lease = [d for d, _ in library_fixtures.documents(300) if topic_of(d.name) == "lease"]
     assert len(at.session_state["selected"]) == len(lease)
-    refusal = " ".join(e.value for e in at.error).replace("\\", "")
-    assert f"The {len(lease)} chosen documents hold {sum(d.tokens for d in lease):,} tokens" in refusal
-    assert "times the whole context (8,000 tokens" in refusal
+    notice = " ".join(e.value for e in at.info).replace("\\", "")
+    assert f"The {len(lease)} chosen documents hold {sum(d.tokens for d in lease):,} tokens" in notice
+    assert "times the whole context (8,000 tokens" in notice
     assert not [d for d in at.dataframe if "Part" in d.value.columns]  # no budget table of 50 rows
     assert loaded == []  # nothing was loaded to find out
-    assert not at.chat_input  # nothing to ask until the choice is smaller
+    # a question is planned first (tests/test_app_plan.py): the box is open, and says so
+    assert "do not fit one call" in at.chat_input(key="question").proto.placeholder
 
 
 # --- jobs --------------------------------------------------------------------------------------

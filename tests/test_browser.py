@@ -385,3 +385,74 @@ def test_stop_while_the_model_reads_ends_at_once_saves_nothing_and_offers_the_qu
     expect(page.get_by_test_id("stAlert").filter(has_text="Nothing was saved")).to_be_visible(timeout=STOP_S * 1000)
     expect(page.get_by_test_id("stChatInputTextArea")).to_have_value("And the costs?")
     check.set()
+
+
+@pytest.fixture
+def planning(tmp_path):
+    """The app over 41 generated judgments in a collection, a context of 4,000 tokens, and a fake
+    Ollama in this process that reports evidence as a model following Folio's instructions would."""
+    from fake_ollama import FakeOllama
+    from library_fixtures import documents, topic_of
+    from plan_fixtures import reader_of
+
+    from lib.library.store import Store
+
+    data = tmp_path / "data"
+    store = Store(data)
+    pairs = [(d, o) for d, o in documents(300) if topic_of(d.name) == "limitation"]
+    for document, original in pairs:
+        store.add_document(document, original)
+    store.create_collection("Limitation")
+    store.add_to_collection("Limitation", [d.sha256 for d, _ in pairs])
+    app_port = _free_port()
+    with FakeOllama(chunk_delay=0.02) as fake:
+        fake.script(answer=reader_of("limitation"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+        env.update(FOLIO_DATA_DIR=str(data), OLLAMA_HOST=fake.url, FOLIO_CONTEXT="4000", FOLIO_ANSWER_RESERVE="300",
+                   PYTHONUNBUFFERED="1")
+        app = _start(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(app_port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            env,
+        )
+        try:
+            _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
+                        STARTUP_S, "streamlit", app)
+            yield f"http://127.0.0.1:{app_port}", fake
+        finally:
+            _stop(app)
+            print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))
+
+
+@pytest.fixture
+def planning_tab(planning):
+    app_url, _fake = planning
+    for tab in _tab(app_url):
+        tab.goto(app_url)
+        yield tab
+
+
+def test_a_collection_larger_than_one_call_is_asked_by_a_plan_shown_first(planning_tab: Page, planning):
+    page, (_url, fake) = planning_tab, planning
+    _go(page, "Ask")
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="Limitation").click()
+    expect(page.get_by_text("Ask your question", exact=False)).to_be_visible()
+    page.get_by_test_id("stChatInputTextArea").fill("Was the limitation defence upheld?")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Nothing has been sent yet.", exact=False)).to_be_visible()
+    choice = page.get_by_test_id("stRadio").get_by_text(re.compile(r"^Read everything: \d+ calls"))
+    expect(choice).to_be_visible()
+    assert not fake.chat_bodies  # the plan is shown, nothing sent
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    _shot(page, "plan")
+    page.get_by_role("button", name=re.compile(r"^Ask in \d+ calls$")).click()
+    answer = page.get_by_test_id("stExpander").filter(has_text="How this was asked")
+    expect(answer).to_be_visible()
+    answer.get_by_text("How this was asked").click()
+    expect(answer.get_by_text("composing")).to_be_visible()
+    expect(page.get_by_test_id("stExpander").filter(has_text="verified").first).to_be_visible()
+    field = page.get_by_test_id("stChatInputTextArea")
+    expect(field).to_be_enabled()
+    expect(field).to_have_attribute("placeholder", re.compile("Ask a follow-up"))
+    assert len(fake.chat_bodies) >= 3

@@ -45,8 +45,9 @@ def books(tmp_path) -> list[str]:
 def run_cli(fake, *args: str, host: str | None = None, **env_extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
     env.update(FOLIO_DATA_DIR=os.environ.get("FOLIO_DATA_DIR", ""), FOLIO_BACKEND="openai",
-               FOLIO_HOST=host or fake.url, FOLIO_MODEL=fake.model, FOLIO_CONTEXT=str(CONTEXT),
-               FOLIO_ANSWER_RESERVE="300", **env_extra)
+               FOLIO_HOST=host or fake.url, FOLIO_MODEL=getattr(fake, "model", ""), FOLIO_CONTEXT=str(CONTEXT),
+               FOLIO_ANSWER_RESERVE="300")
+    env.update(env_extra)
     return subprocess.run([sys.executable, "-m", "lib", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=180)
 
@@ -159,9 +160,76 @@ def test_the_estimate_comes_from_the_speed_of_earlier_answers_in_the_history(fak
         store.add_turn(conversation, "Who pays?", {
             "answer": "...", "model": fake.model,
             "calls": [{"server_prompt_tokens": 50_000, "cached_tokens": 0, "prompt_eval_s": 25.0,
-                       "eval_count": 400, "eval_s": 10.0}]})
+                       "eval_count": 400, "eval_s": 10.0}]}, {"host": fake.url, "model": fake.model})
     done = run_cli(fake, "plan", *books, "-q", "Where is clause3x4?", "--mode", "all", "--json")
     assert done.returncode == 0, done.stderr
     estimate = json.loads(done.stdout)["estimate"]
     assert estimate["read_tokens_per_s"] == 2000.0 and estimate["write_tokens_per_s"] == 40.0
     assert estimate["seconds"] > 0 and estimate["text"].startswith("about ")
+
+
+def test_a_first_answer_on_the_command_line_gives_the_next_plan_its_speed(tmp_path):
+    """Ollama reports its reading and writing time: one answer from `ask` is enough for `plan`."""
+    from fake_ollama import FakeOllama
+
+    memo = tmp_path / "memo.txt"
+    memo.write_text("The memo says the estate was sold in 1998.\n", encoding="utf-8")
+    with FakeOllama() as ollama:
+        env = {"FOLIO_BACKEND": "ollama", "FOLIO_HOST": ollama.url, "FOLIO_MODEL": "qwen3-128k:14b",
+               "FOLIO_CONTEXT": "3000", "FOLIO_ANSWER_RESERVE": "300"}
+        before = run_cli(ollama, "plan", str(memo), "-q", "When was the estate sold?", "--json", **env)
+        assert json.loads(before.stdout)["estimate"]["seconds"] is None
+        asked = run_cli(ollama, "ask", str(memo), "-q", "When was the estate sold?", **env)
+        assert asked.returncode == 0, asked.stderr
+        after = run_cli(ollama, "plan", str(memo), "-q", "When was the estate sold?", "--json", **env)
+    estimate = json.loads(after.stdout)["estimate"]
+    assert estimate["read_tokens_per_s"] and estimate["write_tokens_per_s"]  # the fake's own per-token costs
+    assert estimate["seconds"] > 0 and estimate["text"].startswith("about ")
+    assert len(ollama.chat_bodies) == 1  # plan sent nothing
+
+
+@pytest.fixture
+def collection(tmp_path):
+    """40 generated judgments in the library, in the collection "Matter" (the first 20 also in "Half")."""
+    from library_fixtures import documents
+    from lib.library.store import open_store
+
+    store = open_store(os.environ["FOLIO_DATA_DIR"])
+    pairs = documents(40)
+    for document, original in pairs:
+        store.add_document(document, original)
+    store.create_collection("Matter")
+    store.add_to_collection("Matter", [d.sha256 for d, _ in pairs])
+    store.create_collection("Empty")
+    return store
+
+
+def test_plan_and_ask_take_a_collection_from_the_library(fake, collection):
+    from library_fixtures import topic_of
+
+    done = run_cli(fake, "plan", "--collection", "Matter", "-q", "Was the limitation defence upheld?",
+                   "--mode", "relevant", "--json")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    ranked = plan["documents"]
+    assert len(ranked) == 40 and [d["rank"] for d in ranked] == list(range(1, 41))
+    expected = collection.rank_documents("Was the limitation defence upheld?", collection.collection_shas("Matter"))
+    assert [d["sha256"] for d in ranked] == [r.sha256 for r in expected]  # the library's own ranking
+    assert topic_of(ranked[0]["name"]) == "limitation" and ranked[0]["read"]
+    assert any(not d["read"] for d in ranked)
+
+    asked = run_cli(fake, "ask", "--collection", "Matter", "-q", "Was the limitation defence upheld?",
+                    "--mode", "all", "--json")
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    read = {r["document"] for c in data["plan"]["calls"] for r in c["reads"]}
+    assert len(read) == 40 and len(data["calls"]) == len(data["plan"]["calls"]) + 1
+    assert data["citations"] and all(c["status"] == "verified" for c in data["citations"])
+
+
+def test_a_collection_that_cannot_be_asked_is_refused(fake, collection, books):
+    for args, said in ((["--collection", "Nowhere"], "Nowhere"), (["--collection", "Empty"], "holds no documents"),
+                       (["--collection", "Matter", books[0]], "not both"), ([], "FILE... or --collection")):
+        done = run_cli(fake, "ask", *args, "-q", "Who?", "--mode", "all")
+        assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
+    assert fake.chat_bodies == []

@@ -161,13 +161,33 @@ def test_questions_that_do_not_fit_or_cannot_be_read_are_reported_and_the_rest_g
     code, report = run_eval(capsys, fake, path, "--context", "8192")
     assert code == 2  # one question could not run: its document is unreadable
     statuses = [q["status"] for q in report["questions"]]
-    assert statuses == ["answered", "does_not_fit", "error"]
-    assert report["questions"][1]["message"].startswith("Does not fit one call:")
+    assert statuses == ["answered", "answered", "error"]
+    # big.txt does not fit one call: asked as the app asks it, by its default plan (read everything)
+    planned = report["questions"][1]
+    assert planned["mode"] == "all" and planned["calls"] > 2
+    assert planned["warnings"][0].startswith("Asked by a plan: the documents do not fit one call")
+    assert report["questions"][0]["mode"] == "one" and report["questions"][0]["calls"] == 1
     assert "broken.pdf" in report["questions"][2]["message"]
     summary = report["summary"]
-    assert summary["does_not_fit"] == 1 and summary["error"] == 1 and summary["answered"] == 1
-    assert summary["n"]["answer_f1"] == 1  # scores stand on the answered question only
-    assert len(fake.chat_bodies) == 1
+    assert summary["planned"] == 1 and summary["error"] == 1 and summary["answered"] == 2
+    assert len(fake.chat_bodies) == 1 + planned["calls"]
+
+
+def test_a_question_that_fits_no_plan_is_reported_and_the_rest_go_on(capsys, fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLIO_ANSWER_RESERVE", "300")
+    (tmp_path / "small.txt").write_text("The lessee pays 900 euros a month.", encoding="utf-8")
+    (tmp_path / "big.txt").write_text("\n\n".join(f"Clause {i}: the lessee pays {i} euros." for i in range(300)),
+                                      encoding="utf-8")
+    path = _write(tmp_path, [
+        {"documents": ["big.txt"], "question": "What is clause 7?", "answers": ["7 euros"]},
+        {"documents": ["small.txt"], "question": "How much a month?", "answers": ["900 euros"]},
+    ])
+    fake.script(thinking="")
+    code, report = run_eval(capsys, fake, path, "--context", "900")  # no room for a part beside the instructions
+    statuses = [q["status"] for q in report["questions"]]
+    assert statuses == ["does_not_fit", "answered"]
+    assert report["questions"][0]["message"].startswith("Does not fit one call, nor any plan:")
+    assert report["summary"]["does_not_fit"] == 1 and report["summary"]["planned"] == 0
 
 
 def test_every_question_goes_through_the_one_seam(capsys, fake, monkeypatch):

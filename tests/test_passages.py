@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 import re
 
 import pytest
@@ -304,6 +305,21 @@ def test_ids_are_unique_across_documents_even_when_codes_collide(counter):
     again = assign_unique_ids(list(reversed(docs)))
     assert [d.passages[0].id for d in reversed(again)] == [d.passages[0].id for d in unique]
     assert [p.id for d in docs for p in d.passages] == before
+
+
+def test_codes_of_many_documents_are_unique_and_lengthened_only_where_they_collide():
+    """20,000 keys: collisions at 3 letters and again at 4; each code is the shortest that is unique."""
+    keys = [hashlib.sha256(f"judgment {i}".encode()).hexdigest() for i in range(20_000)]
+    codes = P.unique_codes(keys)
+    assert len(set(codes)) == len(codes)
+    assert max(len(c) for c in codes) >= 5  # some collided twice
+    full = [document_code(k, 20) for k in keys]
+    assert all(letters.startswith(code) for code, letters in zip(codes, full))
+    holding = Counter(letters[:n] for letters in full for n in range(P.CODE_LENGTH, 8))
+    for code in codes:
+        if len(code) > P.CODE_LENGTH:  # lengthened: another key shared its code one letter shorter
+            assert holding[code[:-1]] > 1
+    assert P.unique_codes(list(reversed(keys))) == list(reversed(codes))
 
 
 def test_copies_of_one_file_get_distinct_ids(counter):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.output import advice, exports, outcome
+from lib.output import advice, exports, outcome, plan_view
 from lib.output import presenting as view
 from ui.exports import answer_exports
 from ui.page_images import page_image
@@ -61,6 +61,8 @@ def render_turn(turn: dict, key: str, *, exports: bool = True) -> None:
         markers = render_answer_text(turn)
         answer_flags(turn)
         citation_list(markers, key)
+        if plan_view.planned(turn):
+            plan_panel(turn, key)
         stats_panel(turn)
         if exports:
             answer_exports(turn, key)
@@ -133,10 +135,36 @@ def citation_card(marker, key: str) -> None:
                 page_image(data, key=f"{key}-{marker.number}")
 
 
+def plan_panel(turn: dict, key: str) -> None:
+    """How a planned answer was asked: per call, what it read, tokens sent and read, times."""
+    import pandas as pd
+
+    rows = plan_view.call_rows(turn)
+    with st.expander(f"How this was asked: {view.count_noun(len(rows), 'call')} "
+                     f"({plan_view.MODE_WORDS.get(turn.get('mode'), turn.get('mode'))})", icon=":material/account_tree:"):
+        st.caption(view.escape_markdown(plan_view.plan_summary(turn)))
+        ranks = plan_view.documents_line(turn)
+        if ranks:
+            st.caption(view.escape_markdown(ranks))
+        frame = pd.DataFrame([{"Call": r["call"], "Kind": r["kind"], "Reads": r["reads"], "Tokens sent": r["sent"],
+                               "Read by the server": r["read"], "Evidence": r["evidence"], "Status": r["status"],
+                               "First token (s)": r["first_token_s"], "Total (s)": r["total_s"]} for r in rows])
+        st.dataframe(frame, hide_index=True, key=f"{key}-plan", column_config={
+            "Tokens sent": st.column_config.NumberColumn(format="localized"),
+            "Read by the server": st.column_config.NumberColumn(format="localized"),
+            "First token (s)": st.column_config.NumberColumn(format="%.1f"),
+            "Total (s)": st.column_config.NumberColumn(format="%.1f")})
+
+
 def stats_panel(turn: dict) -> None:
     """After the answer: the model that answered, prompt sent vs read, times, speed, cache reuse."""
     calls = turn.get("calls") or []
     model = outcome.model_line(turn)
+    if plan_view.planned(turn):  # per call in the panel above; here the whole question
+        text = view.join_nonempty([model, outcome.time_line(turn)], sep="  \n")
+        if text:
+            st.caption(view.escape_markdown(text))
+        return
     if not calls:
         text = view.join_nonempty([model, outcome.time_line(turn)], sep="  \n")
         if text:

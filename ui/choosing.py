@@ -21,7 +21,7 @@ from lib.output import presenting as view
 from ui.document_list import (
     COMPACT, all_matching, fetch_page, filter_controls, library_formats, page_number, pager, tick_table, totals_caption,
 )
-from ui.resources import settings, store
+from ui.resources import store
 from ui.state import chat, set_selection
 
 READ = "Read"
@@ -121,31 +121,21 @@ def summary(rows: list, collections: list) -> None:
                    + f" and {len(rows) - 3:,} more: see them with “Only the chosen ones” below.")
 
 
-def too_large_for_one_call(selected: list[str], think: bool) -> bool:
-    """Say so when more than NAMED chosen documents hold more tokens than the whole context.
+def over_the_context(selected: list[str]) -> tuple[int, int] | None:
+    """(documents, tokens) when more than NAMED chosen documents hold more tokens than the whole
+    context: one call cannot read them, whatever the settings (the Ask page then offers a plan).
 
     Nothing is loaded or rendered for that: their stored counts are exact, and rendering only
     adds to them. A few documents get the exact budget instead (which names the one too large).
     """
     if len(selected) <= NAMED:
-        return False
+        return None
     try:
         rows = store().document_summaries(selected)
     except FolioError:
-        return False  # the budget says what is wrong
+        return None  # the budget says what is wrong
     tokens = sum(row.tokens for row in rows)
-    context = ui.server.real_context()
-    if tokens <= context:
-        return False
-    st.error(
-        f"The {len(rows):,} chosen documents hold {tokens:,} tokens, {tokens / context:.1f} times the whole "
-        f"context ({context:,} tokens, {settings().reserved(think):,} of them kept for the answer). Folio reads "
-        "documents whole, in one call, and never cuts one, so these cannot be asked about together. Choose "
-        "fewer: a smaller collection, or untick documents under “Choose documents one by one” (filter by name "
-        "or format to find them).",
-        icon=":material/block:",
-    )
-    return True
+    return (len(rows), tokens) if tokens > ui.server.real_context() else None
 
 
 # --- one by one ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import streamlit as st
 from lib.errors import FolioError
 from lib.library.ingestion import KIND as INGEST, create_ingest_job, find_ingest_job, ingest_params, job_key
 from lib.library.jobs import JobInfo, Jobs
+from lib.output.plan_job import KIND as PLAN
 from lib.output import presenting as view
 from ui.resources import settings, store
 
@@ -259,6 +260,8 @@ def duration(seconds: float | None) -> str:
 
 def progress_text(info: JobInfo) -> str:
     """'120 of 300 files · Smith v Jones.pdf (Reading page 3 of 40) · 2 could not be read · about 3 min left'."""
+    if info.kind == PLAN:
+        return plan_progress_text(info)
     noun = "files" if info.kind == INGEST else "steps"
     total = f"{info.total:,}" if info.total is not None else "?"
     parts = [f"{info.done + info.failed:,} of {total} {noun}"]
@@ -275,8 +278,58 @@ def progress_text(info: JobInfo) -> str:
     return " · ".join(parts)
 
 
+# --- plan jobs (questions answered in several calls: lib/output/plan_job.py, ui/plan_run.py) ---
+
+
+def plan_progress_text(info: JobInfo) -> str:
+    """'3 of 13 calls · call 4 of 12: a.pdf, part 2 of 7 · 245,000 tokens read · about 6 min left'."""
+    total = f"{info.total:,}" if info.total is not None else "?"
+    parts = [f"{info.done + info.failed:,} of {total} calls"]
+    if info.current:
+        parts.append(info.current)
+    if info.work_done:
+        parts.append(f"{int(info.work_done):,} tokens read")
+    if info.failed:
+        parts.append(f"{info.failed:,} not read")
+    left = duration(info.eta_seconds)
+    parts.append(f"{left} left" if left else "estimating the time left")
+    return " · ".join(parts)
+
+
+def plan_outcome_text(info: JobInfo) -> str:
+    """What a plan job did: answered (and where), or how far it read before it stopped."""
+    result = info.result if isinstance(info.result, dict) else {}
+    calls = len(info.params.get("calls") or [])
+    if info.status == "done" and result:
+        text = ("Answered" if result.get("status") == "answered" else f"Answer {result.get('status', '')}")
+        text += f" in {view.count_noun(result.get('calls', 0), 'call')}"
+        if result.get("citations"):
+            text += f", {result.get('verified', 0):,} of {result['citations']:,} citations verified"
+        if result.get("unread"):
+            text += f"; {view.count_noun(result['unread'], 'part')} not read (named in the answer)"
+        text += "; saved in the History"
+    elif info.params.get("mode") == "all":
+        text = f"{info.done:,} of {calls:,} reading calls done; the evidence found is kept"
+    else:
+        text = "Not answered yet (one call)"
+    if info.elapsed:
+        text += f"; {view.format_seconds(info.elapsed)}"
+    return text + "."
+
+
+def plan_actions(info: JobInfo, row) -> None:
+    """Open a plan job on the Ask page (to follow it, compose from its evidence, or read its answer)."""
+    import ui.plan_run
+
+    if row.button("Open on the Ask page", key=f"job-open-{info.id}", icon=":material/forum:",
+                  help="Follow it there: the evidence found, Cancel, Compose an answer, Resume"):
+        ui.plan_run.open_job(info)
+
+
 def outcome_text(info: JobInfo) -> str:
     """What a job that stopped did: counts, and for ingestion, added / already stored / skipped."""
+    if info.kind == PLAN:
+        return plan_outcome_text(info)
     total = f"{info.total:,}" if info.total is not None else "?"
     text = f"{info.done + info.failed:,} of {total} done"
     result = info.result or {}
@@ -333,7 +386,8 @@ def job_card(info: JobInfo) -> None:
     with st.container(border=True, key=f"job-{info.id}"):
         st.markdown(f"{STATE_ICON.get(state, '')} **{view.escape_markdown(info.title)}** · {STATE_TEXT.get(state, state)}")
         if state == "running":
-            stopping = " (stopping at the next file)" if info.stop_requested else ""
+            stopping = (" (stopping: the calls in flight are cancelled)" if info.kind == PLAN else
+                        " (stopping at the next file)") if info.stop_requested else ""
             st.progress(info.fraction, text=view.escape_markdown(progress_text(info) + stopping))
         else:
             st.caption(view.escape_markdown(outcome_text(info)))
@@ -350,7 +404,7 @@ def failures(info: JobInfo) -> None:
         failed = _jobs().items(info.id, status="failed", limit=50)
     except FolioError:
         return
-    with st.expander(f"{view.count_noun(info.failed, 'file' if info.kind == INGEST else 'step')} could not be done",
+    with st.expander(f"{view.count_noun(info.failed, {INGEST: 'file', PLAN: 'call'}.get(info.kind, 'step'))} could not be done",
                      icon=":material/block:"):
         for item in failed:
             st.markdown(view.message_markdown(shown_label(info, item.error or item.label)))
@@ -364,18 +418,29 @@ def failures(info: JobInfo) -> None:
 def actions(info: JobInfo) -> None:
     state = info.state
     row = st.container(horizontal=True)
+    if info.kind == PLAN:
+        plan_actions(info, row)
     if state == "running":
         if row.button("Cancel", key=f"job-cancel-{info.id}", icon=":material/stop_circle:",
-                      disabled=bool(info.stop_requested), help="Stop at the next file; what was read stays"):
+                      disabled=bool(info.stop_requested),
+                      help="Stop the calls in flight; the evidence found is kept" if info.kind == PLAN
+                      else "Stop at the next file; what was read stays"):
             cancel(info.id)
             st.rerun()
         return
     staged_gone = info.params.get("staging") and not Path(info.params["staging"]).is_dir()
     if info.resumable and not staged_gone:
         label = "Try the failed files again" if info.status == "done" else "Resume"
+        if info.kind == PLAN:
+            label = "Read the failed parts again and answer again" if info.status == "done" else "Resume"
         if row.button(label, key=f"job-resume-{info.id}", icon=":material/play_arrow:", type="primary",
-                      help="Continue where it stopped; files already stored are not read again"):
-            start(info.id)
+                      help="Continue where it stopped; what is done is not done again"):
+            if info.kind == PLAN:
+                import ui.plan_run
+
+                ui.plan_run.start(info.id)
+            else:
+                start(info.id)
             st.rerun()
     if row.button("Remove", key=f"job-remove-{info.id}", icon=":material/close:",
                   help="Take it off this list; the documents it added stay in the library"):

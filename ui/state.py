@@ -21,8 +21,10 @@ DEFAULT_STATE: dict[str, Any] = {
     # The conversation on the Ask page, one plain dict held by reference while an answer
     # streams (a Stop ends the script, and session state cannot be touched after that):
     # id (store id or None), turns (dicts, see lib/output/turns.py), error (str), pending (dict),
-    # unsent (a question that got no word of an answer, offered again: turns.unsent).
-    "chat": {"id": None, "turns": [], "error": None, "pending": None, "unsent": None},
+    # unsent (a question that got no word of an answer, offered again: turns.unsent),
+    # plan (a question planned but not sent yet: ui/plan.py), plan_job (the id of the job
+    # answering this conversation's question in several calls: ui/plan_run.py).
+    "chat": {"id": None, "turns": [], "error": None, "pending": None, "unsent": None, "plan": None, "plan_job": None},
     "overrides": {},  # Settings fields changed on the Settings page
     "upload_log": [],  # one line per file of the uploads of this session
     "locked": {},  # encrypted uploads waiting for a password: key -> {name, data, message}
@@ -56,14 +58,15 @@ DEEP_LINK = "deep-link"  # the page a deep link asked for, opened by app.py once
 
 
 def chat() -> dict:
-    """The Ask page's conversation: {'id', 'turns', 'error', 'pending', 'unsent'}."""
+    """The Ask page's conversation: {'id', 'turns', 'error', 'pending', 'unsent', 'plan', 'plan_job'}."""
     return st.session_state.chat
 
 
-def new_conversation(*, keep_selection: bool = True, conversation_id=None, turns=(), error=None) -> None:
+def new_conversation(*, keep_selection: bool = True, conversation_id=None, turns=(), error=None,
+                     plan_job: int | None = None) -> None:
     """A fresh conversation dict (a running answer keeps writing to the old one)."""
     st.session_state.chat = {"id": conversation_id, "turns": list(turns), "error": error, "pending": None,
-                             "unsent": None}
+                             "unsent": None, "plan": None, "plan_job": plan_job}
     if not keep_selection:
         st.session_state.selected = []
 

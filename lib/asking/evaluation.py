@@ -148,12 +148,43 @@ def answer_question(documents: Sequence[Document], question: str, settings: Sett
                     think: bool | None = None) -> Answer:
     """Ask `question` about `documents` exactly as the app does: THE SEAM for the multi-call plan.
 
-    Today: one call through lib.asking.answering.ask. When the documents do not fit one call it
-    raises BudgetExceeded and the evaluation reports the question as "does not fit one call".
-    When the plan (issue 10: several calls for documents that do not fit) is merged, this is the
-    one place to hand such questions to it; the scoring below it needs no change.
+    One call (lib.asking.answering.ask) when the documents fit it. When they do not, the plan
+    the app proposes first (DEFAULT_PLAN_MODE: read everything), run to its end: the answer is a
+    PlannedAnswer (its `mode`, `plan` and `calls`), and its first warning says it was planned.
+    A selection no plan can hold (a context too small for the instructions) raises BudgetExceeded.
     """
-    return ask(documents, question, settings, think=think, backend=backend, cancel=cancel, server_info=server_info)
+    try:
+        return ask(documents, question, settings, think=think, backend=backend, cancel=cancel, server_info=server_info)
+    except BudgetExceeded:
+        pass
+    return _planned(documents, question, settings, backend=backend, server_info=server_info, cancel=cancel,
+                    think=think)
+
+
+def _planned(documents, question, settings, *, backend, server_info, cancel, think) -> Answer:
+    from .plan import DEFAULT_PLAN_MODE, MODE_NAMES
+    from .several_calls import PlannedAnswer, plan_question, run_plan
+
+    try:
+        plan, backend, server_info = plan_question(documents, question, settings, mode=DEFAULT_PLAN_MODE, think=think,
+                                                   backend=backend, server_info=server_info)
+    except InputError as exc:  # no room for any document beside the instructions
+        raise BudgetExceeded(str(exc)) from exc
+    if not plan.fits:
+        raise BudgetExceeded(plan.message)
+    answer = None
+    for event in run_plan(plan, settings, backend=backend, server_info=server_info, cancel=cancel):
+        if event.kind == "final":
+            answer = event.answer
+        elif event.kind == "cancelled":
+            answer = PlannedAnswer(question=question, interrupted=True, status="stopped", mode=plan.mode,
+                                   interrupt_reason="Stopped by you.", plan=plan.to_json())
+    if answer is None:
+        raise FolioError("The plan ended without an answer.")
+    calls = len(plan.calls) + (1 if plan.mode == "all" else 0)
+    answer.warnings.insert(0, f"Asked by a plan: the documents do not fit one call, so Folio used the app's default "
+                              f"plan, {MODE_NAMES[plan.mode]}, in {calls} call(s).")
+    return answer
 
 
 # --------------------------------------------------------------------------------- scoring
@@ -188,6 +219,9 @@ class QuestionResult:
     tokens_sent: int | None = None
     tokens_read: int | None = None
     warnings: list[str] = field(default_factory=list)
+    mode: str = "one"
+    """How it was asked: one (one call), or the plan's mode (relevant, all) when it did not fit one call."""
+    calls: int = 0
 
     @property
     def invalid_citation_rate(self) -> float | None:
@@ -210,7 +244,8 @@ class QuestionResult:
             "invalid_citation_rate": self.invalid_citation_rate, "quote_verified_rate": self.quote_verified_rate,
             "evidence_hit": self.evidence_hit, "evidence_located": self.evidence_located,
             "first_token_s": self.first_token_s, "total_s": self.total_s, "tokens_sent": self.tokens_sent,
-            "tokens_read": self.tokens_read, "warnings": list(self.warnings),
+            "tokens_read": self.tokens_read, "warnings": list(self.warnings), "mode": self.mode,
+            "calls": self.calls,
         }
 
 
@@ -220,9 +255,13 @@ def score(item: EvalItem, answer: Answer, documents: Sequence[Document]) -> Ques
                             no_answer=answer.no_answer, warnings=list(answer.warnings),
                             message=answer.interrupt_reason)
     result.__dict__.update(scoring.citation_counts(answer.citations))
+    result.mode = getattr(answer, "mode", "one") or "one"
+    result.calls = len(answer.calls)
     if answer.calls:
         call = answer.calls[-1]
         result.first_token_s, result.total_s = call.get("first_token_s"), call.get("total_s")
+        if result.mode != "one" and answer.timings.get("total_s") is not None:  # a plan: its whole run
+            result.first_token_s, result.total_s = answer.timings.get("first_token_s"), answer.timings["total_s"]
         result.tokens_sent = sum(c.get("prompt_tokens") or 0 for c in answer.calls)
         read = [c.get("server_prompt_tokens") for c in answer.calls]
         result.tokens_read = sum(read) if all(isinstance(r, int) for r in read) else None
@@ -281,6 +320,7 @@ def summarise(results: Sequence[QuestionResult]) -> dict:
     summary["tokens_sent"] = sum(r.tokens_sent or 0 for r in answered)
     summary["tokens_read"] = sum(r.tokens_read or 0 for r in answered)
     summary["answered"] = len(answered)
+    summary["planned"] = sum(r.mode != "one" for r in answered)
     for status in ("does_not_fit", "interrupted", "error"):
         summary[status] = sum(r.status == status for r in results)
     summary["n"] = n
@@ -393,7 +433,7 @@ def _one(item: EvalItem, documents: _Documents, settings, backend, server_info, 
         answer = answer_question(prepared, item.question, settings, backend=backend, server_info=server_info,
                                  cancel=cancel, think=think)
     except BudgetExceeded as exc:
-        return QuestionResult(item, "does_not_fit", message=f"Does not fit one call: {exc}")
+        return QuestionResult(item, "does_not_fit", message=f"Does not fit one call, nor any plan: {exc}")
     except (ServerUnreachable, ModelNotFound, ServerTooOld, ThinkingUnsupported):
         raise  # every other question would fail the same way
     except FolioError as exc:  # an unreadable document, a refused request: this question only
@@ -407,7 +447,7 @@ def result_line(result: QuestionResult) -> str:
     """One line for progress: the question's status and its main scores."""
     head = f"line {result.item.line}: "
     if result.status != "answered":
-        return head + {"does_not_fit": "does not fit one call", "interrupted": "interrupted",
+        return head + {"does_not_fit": "does not fit any plan", "interrupted": "interrupted",
                        "error": "error"}[result.status] + (f" ({result.message})" if result.message else "")
     if not result.item.answerable:
         verdict = "refused correctly" if result.refusal_correct else "answered, should have refused"

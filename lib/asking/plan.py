@@ -41,6 +41,9 @@ from .parts import MarkupCounter, Piece, layout_of, split_document, whole_piece
 
 MODES = ("auto", "one", "relevant", "all")
 MODE_NAMES = {"one": "one call", "relevant": "most relevant first", "all": "read everything", "auto": "auto"}
+DEFAULT_PLAN_MODE = "all"
+"""The mode the app proposes first (and the eval runs) when the documents do not fit one call:
+read everything, so that no document is left out unless the user chooses to."""
 SPLITTING = ("a document larger than one call is split into consecutive parts at its chapter, section and "
              "paragraph boundaries (never inside a passage), each part with its title and heading path")
 EVIDENCE_OUTPUT_TOKENS = 300
@@ -58,9 +61,6 @@ MIN_ROOM = 256
 """A reading call must hold at least this many tokens of documents."""
 SENTINEL = "\x00FOLIO-PIECES\x00"
 DOCUMENTS_OPEN, DOCUMENTS_CLOSE = "<documents>\n", "</documents>"
-CONCURRENCY_BY_BACKEND = {"openai": 4, "ollama": 1}
-"""Calls in flight at once when FOLIO_CONCURRENCY is not set: an OpenAI-compatible server
-(vLLM) batches many requests; Ollama serves OLLAMA_NUM_PARALLEL (default 1) per model."""
 
 Ranker = Callable[[str, Sequence[Document]], list]
 """rank_documents(question, documents) -> [RankedDocument(sha256, name, score, rank)], best first."""
@@ -82,10 +82,12 @@ class ServerSpeed:
 
     @classmethod
     def from_calls(cls, calls: Iterable[dict]) -> "ServerSpeed":
-        """From Answer.calls records: evaluated prompt tokens / prompt_eval_s, eval_count / eval_s."""
+        """From Answer.calls records (or the probe's rows): evaluated prompt tokens / prompt_eval_s,
+        eval_count / eval_s."""
         read_tokens = read_s = write_tokens = write_s = 0.0
         for call in calls:
-            evaluated = (call.get("server_prompt_tokens") or 0) - (call.get("cached_tokens") or 0)
+            read = call.get("server_prompt_tokens") or call.get("server_read_tokens") or 0
+            evaluated = read - (call.get("cached_tokens") or 0)
             if call.get("prompt_eval_s") and evaluated > 0:
                 read_tokens += evaluated
                 read_s += call["prompt_eval_s"]
@@ -102,10 +104,12 @@ def _round(value: float | None) -> float | None:
     return round(value, 1) if value else None
 
 
-def default_concurrency(settings: Settings) -> int:
-    """FOLIO_CONCURRENCY when set (> 0), else by server kind: 4 OpenAI-compatible, 1 Ollama."""
-    configured = int(getattr(settings, "concurrency", 0) or 0)
-    return configured if configured > 0 else CONCURRENCY_BY_BACKEND.get(settings.backend, 1)
+def default_concurrency(settings: Settings, server_info=None, wanted: int | None = None) -> int:
+    """--concurrency, else FOLIO_CONCURRENCY, else by server kind (lib/servers/concurrency.py:
+    Ollama 1, vLLM 4, llama-server its slots, llama-cpp-python 1)."""
+    from ..servers.concurrency import default_concurrency as by_server
+
+    return by_server(settings, server_info, wanted)
 
 
 # ----------------------------------------------------------------------------- the plan

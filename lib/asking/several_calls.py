@@ -228,9 +228,10 @@ def plan_question(documents: Sequence[Document], question: str, settings: Settin
                   think: bool | None = None, backend=None, server_info: ServerInfo | None = None, ranker=None,
                   speed=None, concurrency: int | None = None, history: Sequence = ()):
     """(plan, backend, server_info): the server checked once, its context and tokenizer taken into account."""
-    from .plan import make_plan
+    from .plan import default_concurrency, make_plan
 
     backend, server_info, context, warning = connect(settings, backend, server_info, think)
+    concurrency = default_concurrency(settings, server_info, concurrency)
     values = dict(mode=mode, think=think, context=context, ranker=ranker, speed=speed, concurrency=concurrency,
                   history=history)
     plan = make_plan(documents, question, settings, **values)
@@ -271,7 +272,8 @@ def run_plan(
     if plan.mode in ("one", "relevant"):
         yield from _run_answer(plan, settings, backend, server_info, cancel)
         return
-    run = _Run(plan, settings, backend, cancel, state or RunState(plan.key), concurrency or plan.concurrency)
+    run = _Run(plan, settings, backend, cancel, state or RunState(plan.key), concurrency or plan.concurrency,
+               server_info)
     if warning:
         run.warnings.append(warning)
     yield from run.read()
@@ -286,7 +288,7 @@ def compose_answer(plan: Plan, state: RunState, settings: Settings, *, backend=N
                    concurrency: int | None = None) -> Iterator[RunEvent]:
     """Answer from the evidence the state holds (after a cancel, or from a stored run), naming what was not read."""
     backend, server_info, _context, _warning = connect(settings, backend, server_info, plan.think)
-    run = _Run(plan, settings, backend, cancel, state, concurrency or plan.concurrency)
+    run = _Run(plan, settings, backend, cancel, state, concurrency or plan.concurrency, server_info)
     yield from run.compose()
 
 
@@ -318,11 +320,15 @@ class _Named:
 class _Run:
     """One run of a read-everything plan: the reading calls, then condensing and composing."""
 
-    def __init__(self, plan: Plan, settings: Settings, backend, cancel, state: RunState, concurrency: int):
+    def __init__(self, plan: Plan, settings: Settings, backend, cancel, state: RunState, concurrency: int,
+                 server_info: ServerInfo | None = None):
         if state.plan_key != plan.key:
             raise InputError("The stored run belongs to another plan (other documents, question or settings): "
                              "start it again.")
         self.plan, self.settings, self.backend, self.state = plan, settings, backend, state
+        self.server_info = server_info
+        self.first_word: float | None = None
+        """When the composing call's first word arrived (time.monotonic())."""
         self.cancel = cancel
         self.stop = threading.Event()
         self.concurrency = max(1, int(concurrency))
@@ -581,7 +587,8 @@ class _Run:
 
     def compose(self) -> Iterator[RunEvent]:
         answer = PlannedAnswer(question=self.plan.question, think=self.plan.think, model=self.settings.model,
-                               mode="all", plan=self.plan.to_json())
+                               configured_model=self.settings.model, mode="all", plan=self.plan.to_json(),
+                               server=self.server_info.to_json() if self.server_info is not None else {})
         answer.warnings += self.warnings
         results = [self.state.result(c.key) for c in self.plan.calls]
         answer.calls = [r.record for r in results if r and r.record]
@@ -596,7 +603,9 @@ class _Run:
         items = yield from self._condense(answer, items)
         if self.stop.is_set() and self.cancel is not None and self.cancel.is_set():
             answer.interrupted, answer.interrupt_reason = True, "Stopped by you while condensing the evidence."
+            answer.status = "stopped"
             answer.calls += self.calls_after
+            answer.timings = self._timings()
             yield RunEvent("final", answer=answer, state=self.state, progress=self.progress())
             return
         yield from self._compose_call(answer, items)
@@ -620,6 +629,7 @@ class _Run:
         read = sum(1 for c in self.plan.calls if self.state.is_done(c.key))
         answer.warnings.append(f"None of the {read} reading call(s) that finished found evidence for this question, "
                                "so no composing call was made.")
+        answer.timings = self._timings()
         yield RunEvent("final", answer=answer, state=self.state, progress=self.progress())
 
     def _compose_limits(self, think: bool) -> tuple[int, int]:
@@ -756,20 +766,34 @@ class _Run:
                 return
             if event.kind == "thinking":
                 answer.thinking += event.text
+            if self.first_word is None:
+                self.first_word = time.monotonic()
             yield RunEvent(event.kind, text=event.text)
 
     def _finish(self, answer: PlannedAnswer, result: CallResult, items: list[Evidence]) -> None:
         answer.calls += self.calls_after + [result.record]
         answer.warnings += result.warnings
+        answer.timings = self._timings()
+        answer.model = str(result.record.get("model") or answer.model) if result.record else answer.model
         if result.status != "done":
             answer.interrupted = True
-            answer.interrupt_reason = result.error or "The answer stopped before it was finished."
+            stopped = self.cancel is not None and self.cancel.is_set()
+            answer.status = "stopped" if stopped else "interrupted"
+            answer.interrupt_reason = ("Stopped by you; the part that arrived is kept." if stopped
+                                       else result.error or "The answer stopped before it was finished.")
             answer.warnings.append(f"Interrupted: {answer.interrupt_reason}")
         report = check_composed(answer.answer, items, self.plan.selection)
         answer.citations = report.citations
         answer.no_answer = report.no_answer
         answer.uncited = report.uncited and not answer.interrupted
         answer.warnings += [w for w in report.warnings if not (answer.interrupted and "cites no passage" in w)]
+
+
+    def _timings(self) -> dict:
+        """Seconds from the start of this run: to the answer's first word, and to its end."""
+        first = round(self.first_word - self.started, 3) if self.first_word is not None else None
+        return {"first_token_s": first, "total_s": round(time.monotonic() - self.started, 3),
+                "counted_from": "run"}
 
 
 class _Fatal(Exception):

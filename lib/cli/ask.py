@@ -60,7 +60,7 @@ def add_parser(subparsers) -> None:
         epilog=ASK_EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ask.add_argument("files", nargs="+", metavar="FILE", help="documents to ask (PDF, DOCX, EPUB, HTML, text)")
+    add_document_arguments(ask, "ask")
     ask.add_argument("--question", "-q", required=True, help="the question")
     mode = ask.add_mutually_exclusive_group()
     mode.add_argument("--think", dest="think", action="store_true", default=None,
@@ -81,6 +81,15 @@ def add_parser(subparsers) -> None:
     _server_arguments(doctor)
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(handler=run)
+
+
+def add_document_arguments(parser, verb: str) -> None:
+    """FILE... or --collection NAME: the documents a question is about."""
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help=f"documents to {verb} about (PDF, DOCX, EPUB, HTML, text); or --collection")
+    parser.add_argument("--collection", metavar="NAME",
+                        help="the documents of a library collection (python -m lib collections lists them) "
+                             "instead of files")
 
 
 def _server_arguments(parser) -> None:
@@ -137,7 +146,44 @@ def _fail(args, exc: FolioError) -> int:
 
 
 def _read_documents(args, settings):
-    """Read every file; any unreadable one stops the question (an answer must see them all)."""
+    """The documents of --collection, or every file read; any unreadable one stops the question
+    (an answer must see them all)."""
+    if getattr(args, "collection", None):
+        if args.files:
+            raise InputError("Give files or --collection NAME, not both.")
+        return collection_documents(settings, args.collection)
+    if not args.files:
+        raise InputError("Give the documents to ask about: FILE... or --collection NAME.")
+    return _read_files(args, settings)
+
+
+def collection_documents(settings, name: str):
+    """Every document of a library collection, from the store (nothing is read again)."""
+    from ..library.store import open_store
+
+    store = open_store(settings.data_dir)
+    try:
+        shas = store.collection_shas(name)
+    except FolioError as exc:
+        raise InputError(f"--collection {name!r}: {exc}") from exc
+    if not shas:
+        raise InputError(f"The collection {name!r} holds no documents: add some with "
+                         f"python -m lib ingest PATH --collection {name!r}.")
+    return store.get_documents(shas)
+
+
+def remember_timings(settings, answer) -> None:
+    """Keep the calls' measured speed in the library, so a later plan can estimate its time
+    (Store.recent_calls). Quietly skipped when the data folder cannot be written."""
+    from ..library.store import open_store
+
+    try:
+        open_store(settings.data_dir).add_call_timings(settings.host, settings.model, answer.calls)
+    except (FolioError, OSError):
+        pass
+
+
+def _read_files(args, settings):
     from ..reading.ingest import ingest_paths
 
     progress = _reading_progress() if sys.stderr.isatty() else None
@@ -193,6 +239,7 @@ def _ask(args, settings, documents) -> int:
     if answer is None:
         return EXIT_CANCELLED
     view.finish(answer)
+    remember_timings(settings, answer)
     return exit_status(answer, cancelled=cancel.is_set())
 
 

@@ -21,6 +21,7 @@ import json
 import sys
 
 from ..library import ingestion  # noqa: F401  registers the "ingest" kind, so `resume` can run it
+from ..output import plan_job  # noqa: F401  registers the "plan" kind (questions answered in several calls)
 from ..library.jobs import JobInfo, Jobs
 from ..library.store import open_store
 from .ingest import _width, _write_stdout
@@ -123,6 +124,10 @@ def _describe(info: JobInfo) -> str:
         lines.append(f"  current: {info.current}")
     if info.error:
         lines.append(f"  error: {info.error}")
+    result = info.result if isinstance(info.result, dict) else {}
+    if result.get("conversation_id") is not None:
+        lines.append(f"  answer ({result.get('status', 'answered')}): saved in the History, conversation "
+                     f"{result['conversation_id']}: {result.get('answer', '')[:200]}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,8 +1,9 @@
-"""`python -m lib plan FILE... --question TEXT` and the modes of `python -m lib ask`.
+"""`python -m lib plan (FILE... | --collection NAME) --question TEXT` and the modes of `python -m lib ask`.
 
     python -m lib plan war-and-peace.txt -q "Who marries Natasha?" --mode all     # the plan only
     python -m lib ask war-and-peace.txt -q "Who marries Natasha?"                 # auto: plan shown, exit 2
     python -m lib ask war-and-peace.txt -q "..." --mode all --concurrency 2 --json
+    python -m lib plan --collection "Smith v Jones" -q "Was the limitation defence upheld?"   # from the library
 
 `ask --mode auto` (the default) asks in one call when everything fits (exactly as before);
 otherwise it asks nothing, prints the plans of the two other modes with their costs and
@@ -31,8 +32,6 @@ from . import ask
 EXIT_CANCELLED = 130
 WAIT_REFRESH_S = 1.0
 STATUS_MARKS = {"verified": "verified  ", "unverified": "UNVERIFIED", "invalid": "INVALID   "}
-RECENT_CONVERSATIONS = 20
-"""Conversations of the history read for the server's measured speed."""
 
 
 def add_mode_arguments(parser) -> None:
@@ -41,8 +40,8 @@ def add_mode_arguments(parser) -> None:
                         help="auto: one call when everything fits, else show the plans and ask nothing; one: one call; "
                              "relevant: the best-ranked documents that fit one call; all: read everything in several calls")
     parser.add_argument("--concurrency", type=int,
-                        help="calls in flight at once in mode all (default FOLIO_CONCURRENCY, else 4 for "
-                             "OpenAI-compatible servers, 1 for Ollama)")
+                        help="calls in flight at once in mode all (default FOLIO_CONCURRENCY, else by server: "
+                             "Ollama 1, vLLM 4, llama.cpp's llama-server its slots, llama-cpp-python 1)")
 
 
 def add_parser(subparsers) -> None:
@@ -56,7 +55,7 @@ def add_parser(subparsers) -> None:
         description="Plan a question without sending it: the calls, the documents or parts each reads, exact "
                     "tokens per call, and an estimate of the time from the server's measured speed.",
     )
-    plan.add_argument("files", nargs="+", metavar="FILE", help="documents to ask (PDF, DOCX, EPUB, HTML, text)")
+    ask.add_document_arguments(plan, "plan a question")
     plan.add_argument("--question", "-q", required=True, help="the question")
     think = plan.add_mutually_exclusive_group()
     think.add_argument("--think", dest="think", action="store_true", default=None, help="plan with thinking on")
@@ -99,33 +98,41 @@ def _make_plan(args, settings, documents, *, contact: bool):
     from ..asking.several_calls import plan_question
 
     speed = recent_speed(settings)
+    ranker = _ranker(args, settings)
     try:
         return plan_question(documents, args.question, settings, mode=args.mode, think=args.think, speed=speed,
-                             concurrency=args.concurrency)
+                             concurrency=args.concurrency, ranker=ranker)
     except ServerError as exc:
         if not contact:
             raise
         plan = make_plan(documents, args.question, settings, mode=args.mode, think=args.think, speed=speed,
-                         concurrency=args.concurrency)
+                         concurrency=args.concurrency, ranker=ranker)
         plan.notes.insert(0, f"The server could not be asked for its context ({exc}); planned for the configured "
                              f"{settings.context:,} tokens.")
         return plan, None, None
 
 
+def _ranker(args, settings):
+    """The library's own index for a collection (ranking at 10,000-document scale); else None
+    (documents given as files are ranked in memory)."""
+    if not getattr(args, "collection", None):
+        return None
+    from ..library.store import open_store
+
+    store = open_store(settings.data_dir)
+    return lambda question, documents: store.rank_documents(question, [d.sha256 for d in documents])
+
+
 def recent_speed(settings):
-    """The server's reading and writing speed measured on the latest saved answers of this model."""
+    """The server's reading and writing speed measured on earlier answers from this server and
+    model: the app's saved answers, the command line's (remember_timings) and probe runs."""
     from ..asking.plan import ServerSpeed
     from ..library.store import open_store
 
-    calls = []
     try:
-        with open_store(settings.data_dir) as store:
-            for summary in store.list_conversations()[:RECENT_CONVERSATIONS]:
-                for turn in store.get_conversation(summary["id"])["turns"]:
-                    if turn.get("model") == settings.model:
-                        calls += turn.get("calls") or []
+        calls = open_store(settings.data_dir).recent_calls(settings.host, settings.model)
     except (FolioError, OSError, KeyError, TypeError, ValueError):
-        return ServerSpeed()  # no history (or an unreadable one): the time is 'unknown'
+        return ServerSpeed()  # no library (or an unreadable one): the time is 'unknown'
     return ServerSpeed.from_calls(calls)
 
 
@@ -210,6 +217,7 @@ def _run(args, settings, plan, backend, info) -> int:
     if answer is None:
         return EXIT_CANCELLED
     view.finish(answer)
+    ask.remember_timings(settings, answer)
     if cancel.is_set() or answer.interrupted and compose_cancel.is_set():
         return EXIT_CANCELLED
     if answer.interrupted or answer.unread:

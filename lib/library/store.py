@@ -52,6 +52,11 @@ _TRASH_PREFIX = ".trash-"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 3600
 _SECRET_SETTINGS = ("api_key",)
+TIMING_FIELDS = ("prompt_tokens", "server_prompt_tokens", "cached_tokens", "prompt_eval_s", "eval_count", "eval_s",
+                 "total_s", "kind")
+"""What add_call_timings keeps of a call record: enough for a time estimate, nothing of the documents."""
+TIMINGS_KEPT = 50
+"""Answers whose timings are kept per server and model (the newest)."""
 
 
 class NotInStore(StoreError):
@@ -323,8 +328,22 @@ _SCHEMA_REVIEW_TABLES = [
     )""",
 ]
 
+# The measured speed of answers given outside the app (the command line's ask and plan runs):
+# their calls' timing figures only, so a later plan can estimate its time (recent_calls).
+_SCHEMA_CALL_TIMINGS = [
+    """CREATE TABLE call_timings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        host TEXT NOT NULL,
+        model TEXT NOT NULL,
+        calls TEXT NOT NULL
+    )""",
+    "CREATE INDEX call_timings_server ON call_timings (host, model, id)",
+]
+
 MIGRATIONS: list[Sequence[str | Callable[[sqlite3.Connection], None]]] = [
-    _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_PROBE_RUNS, _SCHEMA_REVIEW_TABLES,
+    _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_PROBE_RUNS, _SCHEMA_REVIEW_TABLES, _SCHEMA_CALL_TIMINGS,
 ]
 """MIGRATIONS[n] takes the schema from user_version n to n + 1: SQL statements, or a
 function of the connection for a step SQL cannot do. Append, never edit."""
@@ -976,6 +995,25 @@ class Store(CatalogMixin):
 
     # --- probe runs -------------------------------------------------------------------
 
+    def add_call_timings(self, host: str, model: str, calls: Sequence[dict], *, source: str = "cli") -> int | None:
+        """Keep the timing figures of an answer's calls (TIMING_FIELDS), for later estimates; the
+        oldest beyond TIMINGS_KEPT per server and model go. None when no call has a figure."""
+        kept = [{k: c[k] for k in TIMING_FIELDS if c.get(k) is not None} for c in calls if isinstance(c, dict)]
+        kept = [c for c in kept if c]
+        if not kept:
+            return None
+        with self._errors("save the answer's timings"), self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO call_timings (created_at, source, host, model, calls) VALUES (?,?,?,?,?)",
+                (_now(), source, host, model, _json(kept)),
+            )
+            conn.execute(
+                "DELETE FROM call_timings WHERE host = ? AND model = ? AND id NOT IN "
+                "(SELECT id FROM call_timings WHERE host = ? AND model = ? ORDER BY id DESC LIMIT ?)",
+                (host, model, host, model, TIMINGS_KEPT),
+            )
+            return int(cursor.lastrowid)
+
     def add_probe_run(self, result: dict) -> int:
         """Keep one probe result (ProbeResult.to_json()); returns its id."""
         read_all = result.get("read_all")
@@ -1012,7 +1050,8 @@ class Store(CatalogMixin):
             return conn.execute("DELETE FROM probe_runs WHERE id = ?", (int(run_id),)).rowcount > 0
 
     def recent_calls(self, host: str, model: str, limit: int = 20) -> list[dict]:
-        """Statistics of recent calls to this server and model (probe rows and answers), newest first.
+        """Statistics of recent calls to this server and model (probe rows, answers of the command
+        line and of the app), newest first.
 
         Each has server_prompt_tokens or server_read_tokens, cached_tokens, prompt_eval_s,
         eval_count, eval_s where the server reported them: what a time estimate needs."""
@@ -1023,6 +1062,11 @@ class Store(CatalogMixin):
                 (host, model, int(limit)),
             ):
                 calls += json.loads(row["result"]).get("rows", [])
+            for row in conn.execute(
+                "SELECT calls FROM call_timings WHERE host = ? AND model = ? ORDER BY id DESC LIMIT ?",
+                (host, model, int(limit)),
+            ):
+                calls += json.loads(row["calls"])
             for row in conn.execute(
                 "SELECT answer FROM turns WHERE json_extract(answer, '$.settings.host') = ? "
                 "AND json_extract(answer, '$.settings.model') = ? ORDER BY id DESC LIMIT ?",

@@ -23,7 +23,7 @@ SUMMARY_ROWS = (
     ("first_token_s_median", "First token, median", "seconds"),
     ("total_s_median", "Whole answer, median", "seconds"),
 )
-STATUS_WORDS = {"answered": "answered", "does_not_fit": "does not fit one call", "interrupted": "interrupted",
+STATUS_WORDS = {"answered": "answered", "does_not_fit": "does not fit any plan", "interrupted": "interrupted",
                 "error": "error"}
 
 
@@ -65,7 +65,8 @@ def summary_lines(report) -> list[str]:
         lines.append(f"  {label:<62} {_figure(summary.get(key), kind):>9}  (n={summary['n'].get(key, 0)})")
     lines.append(f"  {'Prompt tokens sent / read by the server':<62} {summary['tokens_sent']:,} / {summary['tokens_read']:,}")
     counts = ", ".join(f"{summary[s]} {STATUS_WORDS[s]}" for s in ("does_not_fit", "interrupted", "error") if summary[s])
-    lines.append(f"  {summary['answered']} of {summary['questions']} questions answered" + (f"; {counts}" if counts else ""))
+    planned = f" ({summary['planned']} by a plan of several calls)" if summary.get("planned") else ""
+    lines.append(f"  {summary['answered']} of {summary['questions']} questions answered{planned}" + (f"; {counts}" if counts else ""))
     return lines
 
 
@@ -138,8 +139,9 @@ def html_report(report) -> str:
 <body>
 <h1>Folio evaluation of {e(report.dataset)}</h1>
 <p class="muted">{e(report.model)} at {e(report.host)} ({e(report.backend)}), thinking {'on' if report.think else 'off'},
-{e(report.date)}. {summary['answered']} of {summary['questions']} questions answered; {summary['does_not_fit']} did not fit
-one call, {summary['interrupted']} interrupted, {summary['error']} could not run.</p>
+{e(report.date)}. {summary['answered']} of {summary['questions']} questions answered ({summary.get('planned', 0)} of them
+by a plan of several calls, the documents being too long for one); {summary['does_not_fit']} could not be planned,
+{summary['interrupted']} interrupted, {summary['error']} could not run.</p>
 {stopped}
 <h2>Summary</h2>
 <table><thead><tr><th>Figure</th><th>Value</th><th>Questions (n)</th></tr></thead><tbody>

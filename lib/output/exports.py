@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 from ..asking.citations import ID_PATTERN
 from ..documents import page_range_text
 from .outcome import answer_state, configured_model, server_name, short_model, times, turn_notes
+from .plan_view import call_rows, calls_markdown, calls_text, documents_line, plan_summary, planned
 
 STATUS_TEXT = {
     "verified": "verified",
@@ -135,6 +136,11 @@ def answer_markdown(turn: dict, *, heading_level: int = 2, number: int | None = 
     if numbered:
         lines += ["", f"{hashes}# Sources", ""]
         lines += [_indent_continuation(f"- [{n.number}] {source_text(n.citation)}") for n in numbered]
+    if planned(turn):
+        lines += ["", f"{hashes}# How it was asked", "", plan_summary(turn)]
+        ranks = documents_line(turn)
+        lines += ["", ranks] if ranks else []
+        lines += ["", *calls_markdown(turn)]
     stats = stats_line(turn)
     if stats:
         lines += ["", f"_{stats}_"]
@@ -294,9 +300,32 @@ class _DocxWriter:
         self._markdown_blocks(text.strip() or "(no answer text)")
         for note in _notes_markdown(turn)[1:]:
             self.paragraph(note.removeprefix("> "))
+        if planned(turn):
+            self.plan(turn)
         stats = stats_line(turn)
         if stats:
             self.paragraph(stats).runs[0].italic = True
+
+    def plan(self, turn: dict) -> None:
+        """How a planned answer was asked: the summary, the ranks read, and a table of its calls."""
+        self.heading("How it was asked", 3)
+        self.paragraph(plan_summary(turn))
+        ranks = documents_line(turn)
+        if ranks:
+            self.paragraph(ranks)
+        rows = call_rows(turn)
+        head = ("Call", "Kind", "Reads", "Tokens sent", "Read by the server", "Status", "Total s")
+        table = self.document.add_table(rows=1 + len(rows), cols=len(head))
+        if self._has_style("Table Grid"):
+            table.style = "Table Grid"
+        for cell, text in zip(table.rows[0].cells, head):
+            cell.text = text
+        for row, values in zip(table.rows[1:], rows):
+            texts = (values["call"], values["kind"], values["reads"], values["sent"], values["read"],
+                     values["status"] + (f": {values['error']}" if values["error"] and values["status"] != "done" else ""),
+                     values["total_s"])
+            for cell, value in zip(row.cells, texts):
+                cell.text = xml_safe(_number(value))
 
     def _has_style(self, name: str) -> bool:
         return any(style.name == name for style in self.document.styles)
@@ -455,6 +484,16 @@ class _Footnotes:
         settings.append(element)
 
 
+def _number(value) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 def read_footnotes(docx_bytes: bytes) -> dict[int, str]:
     """Footnote id -> text of a .docx (reopened with python-docx); used by tests and checks."""
     import docx
@@ -476,10 +515,10 @@ def read_footnotes(docx_bytes: bytes) -> dict[int, str]:
 
 # --- CSV ------------------------------------------------------------------------------
 
-_CSV_TEXT_COLUMNS = ("conversation", "question", "answer", "documents", "warnings")
+_CSV_TEXT_COLUMNS = ("conversation", "question", "answer", "documents", "warnings", "plan")
 # Whole numbers stay whole in the file ("10230", not "10230.0"), empty where unknown.
 _CSV_INT_COLUMNS = ("conversation_id", "turn", "citations", "verified", "unverified", "invalid", "prompt_tokens",
-                    "server_prompt_tokens", "cached_tokens", "answer_tokens")
+                    "server_prompt_tokens", "cached_tokens", "answer_tokens", "calls")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -501,7 +540,7 @@ _CSV_COLUMNS = (
     "conversation_id", "conversation", "turn", "time", "question", "answer", "documents",
     "citations", "verified", "unverified", "invalid", "prompt_tokens", "server_prompt_tokens",
     "first_token_s", "total_s", "cached_tokens", "answer_tokens", "model", "think", "interrupted", "warnings",
-    "status", "configured_model", "server",
+    "status", "configured_model", "server", "mode", "calls", "plan",
 )
 
 
@@ -537,6 +576,10 @@ def _turn_row(conversation: dict, turn: dict) -> dict:
         "status": state.status,
         "configured_model": configured_model(turn) or turn_model(turn, conversation),
         "server": server_name(turn),
+        # How it was asked: one call, or a plan (its calls: what each read, tokens sent / read, seconds).
+        "mode": turn.get("mode") or "one",
+        "calls": len(calls),
+        "plan": calls_text(turn) if planned(turn) else "",
     }
 
 

@@ -193,13 +193,14 @@ def time_line(turn: dict) -> str:
     if (t.get("count_s") or 0) >= 0.05:
         before.append(f"the server's prompt count {format_seconds(t['count_s'])}")
     included = f" ({', '.join(before)} included)" if before else ""
+    origin = "the start of its run" if t.get("counted_from") == "run" else "the question"
     if first is None:
         end = "Stopped" if turn_status(turn) == "stopped" else "Ended"
-        return f"No word arrived; {end.lower()} after {format_seconds(total)}, counted from the question{included}."
+        return f"No word arrived; {end.lower()} after {format_seconds(total)}, counted from {origin}{included}."
     line = f"First token after {format_seconds(first)}"
     if total is not None:
         line += f"; complete after {format_seconds(total)}"
-    return line + f", counted from the question{included}."
+    return line + f", counted from {origin}{included}."
 
 
 # --- the cache -------------------------------------------------------------------------------

@@ -36,6 +36,12 @@ def slot_context(props: dict | None) -> int | None:
     return value if _positive_int(value) else None
 
 
+def total_slots(props: dict | None) -> int | None:
+    """How many requests the server serves at once (its --parallel), from GET /props."""
+    value = (props or {}).get("total_slots")
+    return value if _positive_int(value) else None
+
+
 def build_info(props: dict | None) -> str | None:
     """The server's build (e.g. 'b6869-0c1e570'), shown as its version."""
     value = (props or {}).get("build_info")

@@ -320,6 +320,8 @@ class OpenAIBackend:
         info.capabilities = ["completion"] + (["thinking"] if THINKING_MODELS.search(served) else [])
         info.trained_context = context_limit(models, served)
         info.loaded_context = self._slot_context(cancel)
+        if self.flavour == llamacpp.FLAVOUR:
+            info.parallel_slots = llamacpp.total_slots(self._llama_props(cancel))
         limits = [n for n in (info.trained_context, info.loaded_context) if n]
         info.trained_context = min(limits) if limits else None
         info.context_reported = info.trained_context is not None

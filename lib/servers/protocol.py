@@ -132,6 +132,8 @@ class ServerInfo:
     """The configured model name (`model` is what the server really serves for it)."""
     context_reported: bool = False
     """True when the server said how long its context is (trained_context comes from it)."""
+    parallel_slots: int | None = None
+    """Requests the server serves at once, where it says (llama-server's `total_slots`)."""
 
     @property
     def supports_thinking(self) -> bool:
@@ -171,6 +173,7 @@ class ServerInfo:
             "trained_context": self.trained_context,
             "loaded_context": self.loaded_context,
             "context_reported": self.context_reported,
+            "parallel_slots": self.parallel_slots,
             "installed_models": list(self.installed_models),
             "warnings": list(self.warnings),
         }
