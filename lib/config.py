@@ -18,6 +18,8 @@ from pathlib import Path
 
 DEFAULT_OLLAMA_PORT = "11434"
 DEFAULT_MODEL = "qwen3-128k:14b"
+DEFAULT_HOSTS = {"ollama": f"http://127.0.0.1:{DEFAULT_OLLAMA_PORT}", "openai": "http://127.0.0.1:8000"}
+"""Where each kind of server listens unless told otherwise (Ollama; vLLM's default port)."""
 
 
 def parse_ollama_host(value: str | None) -> str:
@@ -197,9 +199,15 @@ def load_settings(**overrides) -> Settings:
         values["host"] = host_env.rstrip("/")
     elif values.get("backend", "ollama") == "ollama" or "OLLAMA_HOST" in os.environ:
         values["host"] = parse_ollama_host(os.environ.get("OLLAMA_HOST"))
+    host_given = "host" in values and (bool(host_env) or "OLLAMA_HOST" in os.environ)
     for name, value in overrides.items():
         if value is not None:
             values[name] = value.rstrip("/") if name == "host" else value
+    host_given = host_given or overrides.get("host") is not None
+    if not host_given:
+        # No address anywhere: the usual one of the server kind asked for (an OpenAI-compatible
+        # server is not on Ollama's port).
+        values["host"] = DEFAULT_HOSTS.get(values.get("backend", "ollama"), DEFAULT_HOSTS["ollama"])
     _check_limits(values)
     return Settings(**values)
 

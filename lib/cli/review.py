@@ -55,7 +55,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--password", help="password for encrypted PDFs")
     parser.add_argument("--backend", choices=("ollama", "openai"), help="server kind (default: ollama)")
-    parser.add_argument("--host", help="server URL (default: OLLAMA_HOST or http://127.0.0.1:11434)")
+    parser.add_argument("--host", help="server URL (default: FOLIO_HOST, else OLLAMA_HOST or http://127.0.0.1:11434 for Ollama, http://127.0.0.1:8000 for --backend openai)")
     parser.add_argument("--model", help="model name (default: FOLIO_MODEL or qwen3-128k:14b)")
     parser.add_argument("--context", type=int, help="configured context in tokens (default: 131072)")
     parser.set_defaults(handler=run)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from ..asking.reuse import CACHED_READ_TOKENS_S  # noqa: F401 (kept importable from here)
+from ..config import DEFAULT_HOSTS
 from .advice import field_ref
 
 # Every ASCII character Markdown (CommonMark + GFM + Streamlit's directives, emoji
@@ -536,8 +537,6 @@ def stage_progress(stage: str, done: int, total: int | None) -> tuple[float, str
     return 0.0, (f"{stage} {done:,}" if done else stage)
 
 
-DEFAULT_HOSTS = {"ollama": "http://127.0.0.1:11434", "openai": "http://127.0.0.1:8000"}
-"""The address each kind of server usually listens at (Ollama; vLLM and llama.cpp's server)."""
 
 
 def host_for_backend(backend: str, host: str, previous_backend: str) -> str:
