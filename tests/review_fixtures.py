@@ -85,7 +85,11 @@ def columns_in(body: dict, prompt: str) -> list[str]:
 class ReviewModel:
     """A fake model's answer function: per column, the fact's value and its verbatim words."""
 
-    def __init__(self, *, block_at: int | None = None):
+    def __init__(self, *, block_at: int | None = None, strict: bool = False, facts_of=None):
+        self.strict = strict
+        """Answer "not stated" when the prompt does not hold a fact's words (a part of a long document)."""
+        self.facts_of = facts_of or facts
+        self.prompts: list[str] = []
         self.calls: list[str] = []
         self.columns_asked: list[list[str]] = []
         self.lock = threading.Lock()
@@ -98,17 +102,19 @@ class ReviewModel:
         name = _DOC_NAME.search(prompt).group(1)
         with self.lock:
             self.calls.append(name)
+            self.prompts.append(prompt)
             self.columns_asked.append(columns_in(body, prompt))
             count = len(self.calls)
         if self.block_at is not None and count >= self.block_at:
             self.blocked.set()
             self.release.wait(60)
         number = int(re.search(r"(\d+)", name).group(1))
-        known = facts(number)
+        known = self.facts_of(number)
         passages = passages_in(prompt)
         out = {}
         for title in columns_in(body, prompt):
-            if title not in known:
+            held = title in known and any(known[title][1] in text for _pid, text in passages)
+            if title not in known or (self.strict and not held):
                 out[title] = {"answer": "Not stated in this document.", "value": None, "citations": []}
                 continue
             value, words = known[title]

@@ -51,8 +51,8 @@ def cli_env() -> dict:
     return env
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lib", "review", *args], cwd=ROOT, env=cli_env(),
+def run_cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lib", "review", *args], cwd=ROOT, env=cli_env() | env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -180,10 +180,16 @@ def test_a_failed_cell_exits_3_and_a_too_long_document_exits_2(fake, tmp_path):
 
     (tmp_path / "long").mkdir()
     long_file = judgments(tmp_path / "long", 1, paragraphs=400)
-    done = run_cli(*long_file, *COLUMN_ARGS, "--host", fake.url, "--json", "--context", "4096")
+    done = run_cli(*long_file, *COLUMN_ARGS, "--host", fake.url, "--json", "--context", "4096",
+                   FOLIO_ANSWER_RESERVE="512")
+    assert done.returncode == 0, done.stderr  # read in parts
+    data = json.loads(done.stdout)
+    assert len(data["calls"]) >= 2 and {c["parts"] for c in data["rows"][0]["cells"]} == {len(data["calls"])}
+    done = run_cli(*long_file, *COLUMN_ARGS, "--host", fake.url, "--json", "--context", "4096",
+                   FOLIO_ANSWER_RESERVE="3800", FOLIO_DATA_DIR=str(tmp_path / "another-library"))
     assert done.returncode == 2
     cell = json.loads(done.stdout)["rows"][0]["cells"][0]
-    assert cell["status"] == "refused" and "parts come with the plan engine" in cell["reason"]
+    assert cell["status"] == "refused" and "could not be read, not even in parts" in cell["reason"]
 
 
 def test_terminal_output_and_preset(fake, tmp_path):

@@ -171,16 +171,20 @@ class ReviewStore:
 
     # --- cells --------------------------------------------------------------------------
 
-    def save_row(self, table_id: int, sha256: str, cells: Sequence[dict], call: dict | None = None) -> int | None:
-        """Store one document's cells (and its call) in one transaction; edits and marks stay."""
+    def save_row(self, table_id: int, sha256: str, cells: Sequence[dict],
+                 call: dict | Sequence[dict] | None = None) -> int | None:
+        """Store one document's cells and its call (or calls: a document read in parts has several)
+        in one transaction; edits and marks stay. Returns the first call's id."""
         now = _now()
+        calls = [] if call is None else [call] if isinstance(call, dict) else list(call)
         with self.store._errors("save the review row"), self.store._write() as conn:
             self._require(conn, table_id)
             call_id = None
-            if call is not None:
-                call_id = int(conn.execute(
+            for record in calls:
+                inserted = int(conn.execute(
                     "INSERT INTO review_calls (table_id, sha256, created_at, record) VALUES (?,?,?,?)",
-                    (table_id, sha256, now, _json(call))).lastrowid)
+                    (table_id, sha256, now, _json(record))).lastrowid)
+                call_id = call_id or inserted
             conn.executemany(
                 "INSERT INTO review_cells (table_id, sha256, column_key, status, fingerprint, cell, call_id, updated_at) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (table_id, sha256, column_key) DO UPDATE SET "

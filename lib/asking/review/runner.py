@@ -111,8 +111,8 @@ def _passing_failure(row: Row) -> bool:
 
 def save(store, table_id: int, row: Row) -> None:
     """Store a row's cells and call in one transaction (a cancelled, empty row stores nothing)."""
-    if row.cells or row.call:
-        ReviewStore(store).save_row(table_id, row.sha256, [c.to_json() for c in row.cells.values()], row.call)
+    if row.cells or row.calls:
+        ReviewStore(store).save_row(table_id, row.sha256, [c.to_json() for c in row.cells.values()], row.calls)
 
 
 def prepare(settings: Settings, backend=None, server_info=None, think: bool = False):
@@ -188,8 +188,7 @@ def run_table(
                     save(store, table_id, row)
                     report.rows_run += 1
                     report.warnings += [f"{row.document}: {w}" for w in row.warnings]
-                    if row.call:
-                        report.calls.append(row.call)
+                    report.calls += row.calls
                     done += int(all(c.finished for c in row.cells.values()) and len(row.cells) == len(item.columns))
                 submit()
                 _report(progress, done, total, started, report.rows_run, [i.name for i in flying.values()],
