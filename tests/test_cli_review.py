@@ -137,6 +137,45 @@ def test_killed_run_resumes_without_asking_a_finished_cell_again(fake, tmp_path)
     assert len({r["document"] for r in data["rows"]}) == 30
 
 
+def test_a_killed_run_is_an_interrupted_job_that_jobs_resume_finishes(fake, tmp_path):
+    """The command line runs the table as a "review" job: killed half-way, the job shows as
+    interrupted (as in the app), and `python -m lib jobs resume` finishes it against the server it
+    was started with, without asking a finished cell again."""
+    files = judgments(tmp_path, 30)
+    blocking = ReviewModel(block_at=16)
+    fake.script(answer=blocking)
+    child = subprocess.Popen([sys.executable, "-m", "lib", "review", *files, *COLUMN_ARGS, "--host", fake.url],
+                             cwd=ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert blocking.blocked.wait(120), "the run never reached the 16th document"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        blocking.release.set()
+        if child.poll() is None:
+            child.kill()
+    finished_names = set(blocking.calls[:15])
+
+    listed = subprocess.run([sys.executable, "-m", "lib", "jobs", "--json"], cwd=ROOT, env=cli_env(),
+                            capture_output=True, text=True, timeout=60)
+    [job] = json.loads(listed.stdout)["jobs"]
+    assert (job["kind"], job["state"], job["done"], job["total"]) == ("review", "interrupted", 15, 30)
+    assert job["title"].startswith("Review: case-0.txt and 29 more")
+
+    model = ReviewModel()
+    fake.script(answer=model)
+    resumed = subprocess.run([sys.executable, "-m", "lib", "jobs", "resume", str(job["id"]), "--json"], cwd=ROOT,
+                             env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    info = json.loads(resumed.stdout)["job"]
+    assert (info["state"], info["done"], info["failed"], info["total"]) == ("done", 30, 0, 30)
+    assert len(model.calls) == 15 and not set(model.calls) & finished_names
+    store = Store(os.environ["FOLIO_DATA_DIR"])
+    [table] = ReviewStore(store).list()
+    cells = ReviewStore(store).cells(table["id"])
+    assert len(cells) == 90 and {c.status for c in cells.values()} == {"answered"}
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "Give at least one column"),
     (["--column", "no colon here"], "has no colon"),

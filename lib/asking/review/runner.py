@@ -140,8 +140,14 @@ def run_table(
     cancel: threading.Event | None = None,
     progress: Callable[[Progress], None] | None = None,
     retries: int = 1,
+    on_start: Callable[[WorkItem], None] | None = None,
+    on_row: Callable[[Row, WorkItem], None] | None = None,
 ) -> RunReport:
-    """Answer every unfinished cell of the table (of `columns`, if given), storing rows as they arrive."""
+    """Answer every unfinished cell of the table (of `columns`, if given), storing rows as they arrive.
+
+    `on_start(item)` is called (in this thread) before a document is sent, and may set `cancel`;
+    `on_row(row, item)` after its row is stored (a job records its item there).
+    """
     started = time.monotonic()
     cancel = cancel or threading.Event()
     table = load_table(store, table_id)
@@ -168,7 +174,9 @@ def run_table(
 
         def submit() -> None:
             item = next(pending, None) if not (cancel.is_set() or fatal) else None
-            if item is not None:
+            if item is not None and on_start is not None:
+                on_start(item)
+            if item is not None and not cancel.is_set():
                 flying[pool.submit(one, item)] = item
 
         for _ in range(workers):
@@ -186,6 +194,8 @@ def run_table(
                 state["constrained"] = state["constrained"] and row.constrained
                 if row.cells:
                     save(store, table_id, row)
+                    if on_row is not None:
+                        on_row(row, item)
                     report.rows_run += 1
                     report.warnings += [f"{row.document}: {w}" for w in row.warnings]
                     report.calls += row.calls
