@@ -24,6 +24,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from lib.asking import probe as _probe  # noqa: F401  registers the "probe" kind: Resume works from here
+from lib.asking.review import job as _review_job  # noqa: F401  registers the "review" kind
 from lib.errors import FolioError
 from lib.library.ingestion import KIND as INGEST, create_ingest_job, find_ingest_job, ingest_params, job_key
 from lib.library.jobs import JobInfo, Jobs
@@ -257,11 +259,24 @@ def duration(seconds: float | None) -> str:
     return f"about {minutes} min" if minutes < 90 else f"about {minutes // 60} h {minutes % 60:02d} min"
 
 
+NOUNS = {INGEST: ("file", "files"), "review": ("document", "documents"), "probe": ("call", "calls")}
+"""What one item of a job of each kind is, in the words of its progress line."""
+
+
+def noun(info: JobInfo, count: int = 2) -> str:
+    one, many = NOUNS.get(info.kind, ("step", "steps"))
+    return one if count == 1 else many
+
+
+def failed_words(info: JobInfo) -> str:
+    return "could not be read" if info.kind == INGEST else "failed"
+
+
 def progress_text(info: JobInfo) -> str:
     """'120 of 300 files · Smith v Jones.pdf (Reading page 3 of 40) · 2 could not be read · about 3 min left'."""
-    noun = "files" if info.kind == INGEST else "steps"
+    noun_text = noun(info)
     total = f"{info.total:,}" if info.total is not None else "?"
-    parts = [f"{info.done + info.failed:,} of {total} {noun}"]
+    parts = [f"{info.done + info.failed:,} of {total} {noun_text}"]
     if info.current:
         detail = ""
         page = _PAGES.get(info.id)
@@ -269,7 +284,7 @@ def progress_text(info: JobInfo) -> str:
             detail = f" ({page[1]} {page[2]:,} of {page[3]:,})"
         parts.append(shown_label(info, info.current) + detail)
     if info.failed:
-        parts.append(f"{info.failed:,} could not be read" if info.kind == INGEST else f"{info.failed:,} failed")
+        parts.append(f"{info.failed:,} {failed_words(info)}")
     left = duration(info.eta_seconds)
     parts.append(f"{left} left" if left else "estimating the time left")
     return " · ".join(parts)
@@ -278,7 +293,7 @@ def progress_text(info: JobInfo) -> str:
 def outcome_text(info: JobInfo) -> str:
     """What a job that stopped did: counts, and for ingestion, added / already stored / skipped."""
     total = f"{info.total:,}" if info.total is not None else "?"
-    text = f"{info.done + info.failed:,} of {total} done"
+    text = f"{info.done + info.failed:,} of {total} {noun(info)} done"
     result = info.result or {}
     if info.kind == INGEST and info.status == "done":
         bits = [f"{result.get('added', 0):,} added", f"{result.get('existing', 0):,} already in the library"]
@@ -287,11 +302,35 @@ def outcome_text(info: JobInfo) -> str:
         if result.get("collection"):
             bits.append(f"in the collection {result['collection']}")
         text = ", ".join(bits)
+    elif info.kind == "review":
+        text = review_outcome(info, text)
+    elif info.kind == "probe" and info.status == "done" and result.get("verdict"):
+        text += f": {result['verdict']}"
     if info.failed:
-        text += f"; {info.failed:,} could not be read" if info.kind == INGEST else f"; {info.failed:,} failed"
+        text += f"; {info.failed:,} {failed_words(info)}"
     if info.elapsed:
         text += f"; {view.format_seconds(info.elapsed)}"
     return text + "."
+
+
+def review_outcome(info: JobInfo, text: str) -> str:
+    """'30 of 30 documents done: 174 cells answered, 6 need review' (from the job's result)."""
+    counts = (info.result or {}).get("counts") or {}
+    if info.status != "done" or not counts:
+        return text
+    bits = [f"{counts.get('answered', 0) + counts.get('not_stated', 0):,} cells answered"]
+    if counts.get("needs_review"):
+        bits.append(f"{counts['needs_review']:,} need review")
+    return f"{text}: " + ", ".join(bits)
+
+
+def open_review_table(info: JobInfo) -> None:
+    """A review job's card: open its table on the Review page."""
+    table_id = info.params.get("table")
+    if table_id is not None and st.button("Open the table", key=f"job-open-{info.id}", icon=":material/table_view:",
+                                          type="tertiary"):
+        st.session_state["review-table"] = int(table_id)
+        st.switch_page("pages/review.py")
 
 
 def jobs_panel() -> None:
@@ -333,7 +372,7 @@ def job_card(info: JobInfo) -> None:
     with st.container(border=True, key=f"job-{info.id}"):
         st.markdown(f"{STATE_ICON.get(state, '')} **{view.escape_markdown(info.title)}** · {STATE_TEXT.get(state, state)}")
         if state == "running":
-            stopping = " (stopping at the next file)" if info.stop_requested else ""
+            stopping = f" (stopping at the next {noun(info, 1)})" if info.stop_requested else ""
             st.progress(info.fraction, text=view.escape_markdown(progress_text(info) + stopping))
         else:
             st.caption(view.escape_markdown(outcome_text(info)))
@@ -341,6 +380,8 @@ def job_card(info: JobInfo) -> None:
             st.error(view.message_markdown(info.error), icon=":material/error:")
         failures(info)
         actions(info)
+        if info.kind == "review":
+            open_review_table(info)
 
 
 def failures(info: JobInfo) -> None:
@@ -350,7 +391,7 @@ def failures(info: JobInfo) -> None:
         failed = _jobs().items(info.id, status="failed", limit=50)
     except FolioError:
         return
-    with st.expander(f"{view.count_noun(info.failed, 'file' if info.kind == INGEST else 'step')} could not be done",
+    with st.expander(f"{view.count_noun(info.failed, noun(info, 1))} could not be done",
                      icon=":material/block:"):
         for item in failed:
             st.markdown(view.message_markdown(shown_label(info, item.error or item.label)))
@@ -366,15 +407,16 @@ def actions(info: JobInfo) -> None:
     row = st.container(horizontal=True)
     if state == "running":
         if row.button("Cancel", key=f"job-cancel-{info.id}", icon=":material/stop_circle:",
-                      disabled=bool(info.stop_requested), help="Stop at the next file; what was read stays"):
+                      disabled=bool(info.stop_requested), help=f"Stop at the next {noun(info, 1)}; what was done stays"):
             cancel(info.id)
             st.rerun()
         return
     staged_gone = info.params.get("staging") and not Path(info.params["staging"]).is_dir()
     if info.resumable and not staged_gone:
-        label = "Try the failed files again" if info.status == "done" else "Resume"
+        label = f"Try the failed {noun(info)} again" if info.status == "done" else "Resume"
         if row.button(label, key=f"job-resume-{info.id}", icon=":material/play_arrow:", type="primary",
-                      help="Continue where it stopped; files already stored are not read again"):
+                      help="Continue where it stopped; " + ("files already stored are not read again" if info.kind == INGEST
+                                                             else f"finished {noun(info)} are not done again")):
             start(info.id)
             st.rerun()
     if row.button("Remove", key=f"job-remove-{info.id}", icon=":material/close:",

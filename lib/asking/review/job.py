@@ -24,16 +24,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ...config import Settings, load_settings
+from ...config import Settings
 from ...errors import FolioError
 from ...library.jobs import JobContext, JobInfo, JobStopped, Jobs, register_kind
+from ..job_settings import server_params, settings_of
 from .runner import run_table
 from .table import load_table
 
 KIND = "review"
-SERVER_FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive",
-                 "read_timeout", "total_timeout", "connect_timeout")
-"""What a job remembers of the settings it was started with (never the API key)."""
 
 
 def job_key(table_id: int, columns: Sequence[str] | None = None) -> str:
@@ -44,13 +42,7 @@ def job_key(table_id: int, columns: Sequence[str] | None = None) -> str:
 def review_params(table_id: int, settings: Settings, *, columns: Sequence[str] | None = None,
                   concurrency: int | None = None, think: bool = False) -> dict:
     return {"table": int(table_id), "columns": list(columns) if columns else None, "concurrency": concurrency,
-            "think": bool(think), "server": {name: getattr(settings, name) for name in SERVER_FIELDS}}
-
-
-def settings_of(params: dict) -> Settings:
-    """The settings a job was started with (environment for the rest, as the command line reads it)."""
-    server = {k: v for k, v in (params.get("server") or {}).items() if k in SERVER_FIELDS}
-    return load_settings(**server)
+            "think": bool(think), "server": server_params(settings)}
 
 
 def find_review_job(store, table_id: int, columns: Sequence[str] | None = None) -> JobInfo | None:
