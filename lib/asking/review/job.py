@@ -12,8 +12,8 @@ so a resumed job skips every finished cell, even after `kill -9`; a row whose ca
 failed item (with the reason), asked again when the job resumes. A column added later, or a
 cell made pending again (`retry_cells`), is work for the next run of the job.
 
-Parameters (JSON, stored): {"table": id, "columns": [keys] or null for every column,
-"concurrency": n or null, "think": bool, "server": {backend, host, model, context, ...}} (the
+Parameters (JSON, stored): {"table": id, "columns": [keys] or null for every column, "rows":
+[sha256] or null for every document, "concurrency": n or null, "think": bool, "server": {backend, host, model, context, ...}} (the
 server it was started against: `python -m lib jobs resume` asks the same one; the API key is
 never stored, it comes from FOLIO_API_KEY). Runtime options (not stored): "settings" (they win
 over the stored server), "backend", "progress" (run_table's Progress callback), "report" (called
@@ -34,37 +34,46 @@ from .table import load_table
 KIND = "review"
 
 
-def job_key(table_id: int, columns: Sequence[str] | None = None) -> str:
-    """One job per table (and per set of columns, for a command line that asks some of them)."""
-    return f"table-{table_id}" + (":" + ",".join(columns) if columns else "")
+def job_key(table_id: int, columns: Sequence[str] | None = None, rows: Sequence[str] | None = None) -> str:
+    """One job per table (and per set of columns and rows: a command line asking some columns,
+    a cell retried alone)."""
+    key = f"table-{table_id}" + (":" + ",".join(columns) if columns else "")
+    return key + ("@" + ",".join(sha[:16] for sha in rows) if rows else "")
 
 
 def review_params(table_id: int, settings: Settings, *, columns: Sequence[str] | None = None,
-                  concurrency: int | None = None, think: bool = False) -> dict:
-    return {"table": int(table_id), "columns": list(columns) if columns else None, "concurrency": concurrency,
-            "think": bool(think), "server": server_params(settings)}
+                  rows: Sequence[str] | None = None, concurrency: int | None = None, think: bool = False) -> dict:
+    return {"table": int(table_id), "columns": list(columns) if columns else None,
+            "rows": list(rows) if rows else None, "concurrency": concurrency, "think": bool(think),
+            "server": server_params(settings)}
 
 
-def find_review_job(store, table_id: int, columns: Sequence[str] | None = None) -> JobInfo | None:
-    """The newest job of this table (and columns) that has work it could still do, or None."""
-    info = Jobs(store).find(KIND, job_key(table_id, columns), unfinished=False)
+def find_review_job(store, table_id: int, columns: Sequence[str] | None = None,
+                    rows: Sequence[str] | None = None) -> JobInfo | None:
+    """The newest job of this table (and columns, and rows) that has work it could still do, or None."""
+    info = Jobs(store).find(KIND, job_key(table_id, columns, rows), unfinished=False)
     return info if info is not None and info.resumable else None
 
 
 def review_job(store, table_id: int, settings: Settings, *, columns: Sequence[str] | None = None,
-               concurrency: int | None = None, think: bool = False, title: str | None = None) -> int:
-    """The table's unfinished job (resumed as it is), or a new queued one."""
-    found = find_review_job(store, table_id, columns)
+               rows: Sequence[str] | None = None, concurrency: int | None = None, think: bool = False,
+               title: str | None = None) -> int:
+    """The table's unfinished job (resumed as it is), or a new queued one (of `columns` and `rows`
+    only, when given: a command line's columns, a cell retried alone)."""
+    found = find_review_job(store, table_id, columns, rows)
     if found is not None:
         return found.id
     table = load_table(store, table_id)
-    params = review_params(table_id, settings, columns=columns, concurrency=concurrency, think=think)
+    params = review_params(table_id, settings, columns=columns, rows=rows, concurrency=concurrency, think=think)
     shown = title or f"Review: {table.title}"
     if columns:
         names = [c.title for c in table.columns if c.key in set(columns)]
         if len(names) < len(table.columns):
             shown += f" ({', '.join(names)})"
-    return Jobs(store).create(KIND, shown, params, key=job_key(table_id, columns))
+    if rows:
+        names = [r.name for r in table.rows if r.sha256 in set(rows)]
+        shown += f", {names[0]}" if len(names) == 1 else f", {len(names)} documents"
+    return Jobs(store).create(KIND, shown, params, key=job_key(table_id, columns, rows))
 
 
 def table_jobs(store, table_id: int) -> list[JobInfo]:
@@ -81,9 +90,9 @@ def run_review(job: JobContext) -> dict:
     """The work function of "review" jobs: run the table's work left, one item per document."""
     params, options = job.params, job.options
     settings = options.get("settings") or settings_of(params)
-    table_id, keys = int(params["table"]), params.get("columns")
+    table_id, keys, among = int(params["table"]), params.get("columns"), params.get("rows")
     table = load_table(job.store, table_id)
-    todo = {item.sha256 for item in table.work(keys)}
+    todo = {item.sha256 for item in table.work(keys, among)}
     done_before = {r.sha256 for r in table.rows} & job.jobs.finished_keys(job.id)
     job.set_total(len(todo | done_before))
 
@@ -101,7 +110,7 @@ def run_review(job: JobContext) -> dict:
             job.record(row.sha256, {"document": row.document, "calls": len(row.calls)}, label=row.document)
 
     try:
-        report = run_table(job.store, table_id, settings, backend=options.get("backend"), columns=keys,
+        report = run_table(job.store, table_id, settings, backend=options.get("backend"), columns=keys, rows=among,
                            concurrency=params.get("concurrency"), think=bool(params.get("think")),
                            cancel=job.stop_event, progress=options.get("progress"), on_start=started,
                            on_row=stored)

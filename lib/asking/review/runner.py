@@ -135,6 +135,7 @@ def run_table(
     backend=None,
     server_info=None,
     columns: Iterable[str] | None = None,
+    rows: Iterable[str] | None = None,
     concurrency: int | None = None,
     think: bool = False,
     cancel: threading.Event | None = None,
@@ -143,7 +144,7 @@ def run_table(
     on_start: Callable[[WorkItem], None] | None = None,
     on_row: Callable[[Row, WorkItem], None] | None = None,
 ) -> RunReport:
-    """Answer every unfinished cell of the table (of `columns`, if given), storing rows as they arrive.
+    """Answer every unfinished cell of the table (of `columns` and `rows`, if given), storing rows as they arrive.
 
     `on_start(item)` is called (in this thread) before a document is sent, and may set `cancel`;
     `on_row(row, item)` after its row is stored (a job records its item there).
@@ -152,7 +153,7 @@ def run_table(
     cancel = cancel or threading.Event()
     table = load_table(store, table_id)
     keys = list(columns) if columns is not None else None
-    work = table.work(keys)
+    work = table.work(keys, rows)
     report = RunReport(table_id)
     total = len(table.rows)
     done = total - len(work)
