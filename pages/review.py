@@ -31,7 +31,7 @@ def main() -> None:
     table, rows, version = ui.review.loaded(table_id)
     if table is None:
         return
-    ui.review.header(table, rows)
+    ui.review.header(table)
     ui.review.live_table(table_id)
     with st.expander("Add a column", icon=":material/view_column:"):
         ui.review_columns.add_column_form(table_id)

@@ -122,3 +122,21 @@ class ReviewModel:
             out[title] = {"answer": f"{title}: {words}.", "value": value,
                           "citations": [{"id": passage or "zzz-999", "quote": words}]}
         return json.dumps(out, ensure_ascii=False)
+
+
+def judgment_pdf(number: int, paragraphs: int = 4) -> bytes:
+    """judgment_text(number) as a two-page PDF (its facts on page 1 and page 2), one paragraph per block."""
+    import pymupdf
+
+    blocks = [b for b in judgment_text(number, paragraphs).split("\n\n") if b.strip()]
+    half = 2 + paragraphs // 2
+    doc = pymupdf.open()
+    for chunk in (blocks[:half], blocks[half:]):
+        page = doc.new_page()
+        y = 72
+        for text in chunk:
+            page.insert_textbox(pymupdf.Rect(72, y, 560, y + 60), text.strip(), fontsize=9, fontname="helv")
+            y += 70
+    data = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return data

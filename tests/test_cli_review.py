@@ -255,6 +255,29 @@ def test_a_preset_column_is_edited_by_a_column_of_the_same_title(fake, tmp_path)
     assert columns["Method"]["type"] == "text" and columns["Method"]["options"] == []
 
 
-def test_collection_waits_for_the_librarys_collections(tmp_path):
-    done = run_cli("--collection", "Matter 42", "--column", "A: q", "--host", f"http://127.0.0.1:{closed_port()}")
-    assert done.returncode == 2 and "--collection" in done.stderr
+def test_a_collection_is_reviewed_whole_and_a_missing_or_empty_one_exits_2(fake, tmp_path):
+    files = judgments(tmp_path, 4)
+    ingest = subprocess.run([sys.executable, "-m", "lib", "ingest", *files[:3], "--collection", "Matter 42", "--json"],
+                            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert ingest.returncode == 0, ingest.stderr
+    model = ReviewModel()
+    fake.script(answer=model)
+    done = run_cli("--collection", "matter 42", *COLUMN_ARGS, "--host", fake.url, "--json")  # names: any case
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert sorted(r["document"] for r in data["rows"]) == ["case-0.txt", "case-1.txt", "case-2.txt"]
+    assert sorted(model.calls) == ["case-0.txt", "case-1.txt", "case-2.txt"] and len(data["calls"]) == 3
+    assert all(c["status"] == "answered" for r in data["rows"] for c in r["cells"])
+    assert data["rows"][0]["cells"][0]["value"] == facts(int(data["rows"][0]["document"][5]))["Court"][0]
+    again = run_cli("--collection", "Matter 42", *COLUMN_ARGS, "--host", fake.url, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["resumed"] is True and len(model.calls) == 3
+
+    missing = run_cli("--collection", "Nowhere", "--column", "A: q", "--host", fake.url, "--json")
+    assert missing.returncode == 2 and "Nowhere" in missing.stderr and "Traceback" not in missing.stderr
+    assert json.loads(missing.stdout)["exit_status"] == 2
+    store = Store(os.environ["FOLIO_DATA_DIR"])
+    store.create_collection("Empty")
+    empty = run_cli("--collection", "Empty", "--column", "A: q", "--host", fake.url)
+    assert empty.returncode == 2 and "has no documents" in empty.stderr
+    both = run_cli(files[3], "--collection", "Matter 42", "--column", "A: q", "--host", fake.url)
+    assert both.returncode == 2 and "not both" in both.stderr

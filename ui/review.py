@@ -44,6 +44,10 @@ def choose_table() -> int | None:
         st.error(view.message_markdown(exc.message), icon=":material/error:")
         return None
     by_id = {t["id"]: t for t in tables}
+    if "review-opened" not in st.session_state:  # a new session opens the table changed last
+        st.session_state["review-opened"] = True
+        if st.session_state["review-table"] is None and tables:
+            st.session_state["review-table"] = tables[0]["id"]
     current = st.session_state["review-table"]
     if current not in by_id:
         current = st.session_state["review-table"] = None
@@ -103,6 +107,7 @@ def _live_body(table_id: int) -> None:
     table, rows, _version = loaded(table_id)
     if table is None:
         return
+    counts(table, rows)
     run_panel(table_id, rows, info, len(table.work()))
     shown = filters(table, rows)
     page = grid(table, shown, len(rows))
@@ -113,7 +118,7 @@ def filters(table, rows: list) -> list:
     """Rows by a column's value, by 'needs review', by status, by the document's name."""
     keys = [c.key for c in table.columns]
     titles = {c.key: c.title for c in table.columns}
-    top = st.columns([3, 3, 2, 2, 3], vertical_alignment="bottom")
+    top = st.columns([3, 3, 2.2, 2.3, 2.5], vertical_alignment="bottom")
     column = top[0].selectbox("Filter by column", [ANY, *keys], key=f"review-filter-column-{table.id}",
                               format_func=lambda k: "Any column" if k is ANY else titles[k])
     value = None
@@ -214,12 +219,15 @@ def _picked() -> None:
 # --- the rest of an open table ---------------------------------------------------------------
 
 
-def header(table, rows: list) -> None:
+def header(table) -> None:
     st.markdown(f"### {view.escape_markdown(table.title)}")
-    counts = table.counts()
+
+
+def counts(table, rows: list) -> None:
+    """'30 rows × 6 columns · 174 answered · 4 not stated · 6 need review' (refreshed while it runs)."""
     st.caption(view.escape_markdown(
         f"{view.count_noun(len(rows), 'row')} × {view.count_noun(len(table.columns), 'column')} · "
-        + review_view.counts_line(counts)))
+        + review_view.counts_line(table.counts())))
 
 
 def manage(table) -> None:

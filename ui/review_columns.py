@@ -54,6 +54,9 @@ def _columns_of(frame: pd.DataFrame) -> list[Column] | None:
         kind = _text(record.get("Type")) or "text"
         options = tuple(o.strip() for o in _text(record.get("Options")).replace("|", ",").split(",") if o.strip())
         columns.append(Column(title, question, kind, options if kind == "options" else ()))
+    if not columns:
+        st.caption("No column yet: start from a ready set, or add a row (the + above the table) for each question.")
+        return None
     try:
         return check_columns(columns)
     except FolioError as exc:

@@ -3,7 +3,7 @@
     python -m lib review a.pdf b.pdf --column "Court: Which court decided?" \\
         --column "Outcome: What was the outcome?" --type "Outcome=options:Allowed,Dismissed" --xlsx out.xlsx
     python -m lib review *.pdf --preset judgments --json            # a ready column set
-    python -m lib review --collection "Matter 42" --column ...      # once collections exist
+    python -m lib review --collection "Matter 42" --column ...      # a library collection, whole
 
 The table is stored as it fills (FOLIO_DATA_DIR) by the table's "review" job (the app shows it;
 `python -m lib jobs resume ID` finishes it): running the same documents again resumes it,
