@@ -32,7 +32,7 @@ def main() -> None:
     if table is None:
         return
     ui.review.header(table)
-    ui.review.live_table(table_id)
+    ui.review.live_table(table_id, len(rows))
     with st.expander("Add a column", icon=":material/view_column:"):
         ui.review_columns.add_column_form(table_id)
     with st.expander("Ask the table", icon=":material/forum:", expanded=bool(st.session_state.get(ui.review_ask.ANSWERS))):

@@ -93,9 +93,9 @@ class ReviewTable:
         return counts
 
 
-def _merge(stored: StoredCell, column: Column) -> Cell:
+def _merge(stored: StoredCell, column: Column, fingerprint: str | None = None) -> Cell:
     """The stored model cell with the reviewer's edit and mark; stale when the question changed."""
-    if stored.fingerprint != column.fingerprint or stored.status == "pending":
+    if stored.fingerprint != (fingerprint or column.fingerprint) or stored.status == "pending":
         cell = pending_cell(column)
     else:
         cell = Cell.from_json(stored.cell)
@@ -110,7 +110,8 @@ def load_table(store, table_id: int) -> ReviewTable:
     data = reviews.get(table_id)
     columns = [Column.from_json(c) for c in data["columns"]]
     by_key = {c.key: c for c in columns}
-    cells = {key: _merge(stored, by_key[key[1]]) for key, stored in reviews.cells(table_id).items()
+    prints = {c.key: c.fingerprint for c in columns}  # hashed once per column, not once per cell
+    cells = {key: _merge(stored, by_key[key[1]], prints[key[1]]) for key, stored in reviews.cells(table_id).items()
              if key[1] in by_key}
     rows = [TableRow(r["sha256"], r["name"], r["checked"]) for r in data["rows"]]
     return ReviewTable(id=data["id"], title=data["title"], columns=columns, rows=rows, cells=cells,
