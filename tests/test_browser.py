@@ -448,6 +448,7 @@ def test_review_a_small_table_open_a_cell_and_export_it(review_app, tmp_path):
     expect(page.get_by_text("3 of 3 rows done", exact=False)).to_be_visible()
     assert len(fake.chat_bodies) == 3
     expect(page.get_by_text("3 rows.", exact=False)).to_be_visible()
+    _shot(page, "review")
 
     # A click on a cell of the grid (a canvas) opens it: its quote in its passage, and the PDF page.
     grid = page.get_by_test_id("stDataFrame").first
@@ -461,7 +462,7 @@ def test_review_a_small_table_open_a_cell_and_export_it(review_app, tmp_path):
     expect(image).to_be_visible()
     assert image.evaluate("img => img.naturalWidth") > 300
     panel.scroll_into_view_if_needed()
-    _shot(page, "review")
+    _shot(page, "review-cell")
 
     # Export: the files are made on request, then each downloads; the workbook reopens typed.
     page.get_by_text("Export: Excel, CSV, Word").click()

@@ -80,15 +80,18 @@ def part_document(piece: Piece) -> Document:
     )
 
 
-def split_to_fit(document: Document, budget, measure: Callable, counter) -> list[Part]:
+def split_to_fit(document: Document, budget, measure: Callable, counter, ratio: float = 1.0) -> list[Part]:
     """The document cut into parts whose review calls each fit (`measure(part) -> (built, budget)`).
 
     The plan engine counts a part as it renders parts; a review call renders it as a whole
     document is rendered, a few tokens apart: a part that still does not fit narrows the next try.
+    `ratio`: tokens the server counts per token Folio counts (a server with another tokenizer
+    than Qwen3's): the parts are cut that much smaller, so the server's own count fits too.
     """
     markup = MarkupCounter(counter)
     layout = layout_of(document, markup)
-    room = budget.available - budget.available // 50
+    room = int(budget.available / max(ratio, 1.0))
+    room -= room // 50
     for _ in range(MAX_SPLITS):
         if room < MIN_PART_ROOM:
             break
@@ -99,6 +102,8 @@ def split_to_fit(document: Document, budget, measure: Callable, counter) -> list
             built, part_budget = measure(sub)
             measured.append(Part(piece, sub, built, part_budget))
         over = max(-p.budget.left for p in measured)
+        if over <= 0 and ratio > 1.0:
+            over = max(p.budget.prompt * ratio - (p.budget.context - p.budget.reserved) for p in measured)
         if over <= 0:
             return measured
         room -= over + max(room // 100, 8)

@@ -30,6 +30,7 @@ from ...reading.tokens import get_counter
 from ...servers.protocol import ChatRequest
 from ..answering import build_request, call_record, prompt_mismatch, refuse_if_server_over
 from ..budget import budget_of
+from ..several_calls import server_token_ratio
 from . import compose, parts
 from .cells import Cell, answered_cell, not_stated_cell, problem_cell
 from .columns import Column
@@ -202,7 +203,8 @@ def _in_parts(asking: Asking, row: Row, document: Document, columns: Sequence[Co
         return built, budget_of(built, asking.settings, context=asking.context)
 
     try:
-        pieces = parts.split_to_fit(document, budget, measure, asking.counter)
+        ratio = server_token_ratio(asking.backend, asking.settings, [document])
+        pieces = parts.split_to_fit(document, budget, measure, asking.counter, ratio)
     except InputError as exc:
         return parts.over_long_row(row, document, columns, budget, str(exc))
     answers = []
