@@ -313,3 +313,50 @@ def test_ask_the_table_cites_the_original_passages(fake, store, matter):
     assert "Case 0" in shown and "verified" in shown
     labels = [e.label.replace("\\", "") for e in at.expander]
     assert "[1] case-0.txt · verified" in labels
+
+
+def test_a_command_line_run_killed_half_way_shows_as_interrupted_and_resumes_on_the_page(fake, store, matter,
+                                                                                          tmp_path):
+    """`python -m lib review --collection` killed (SIGKILL) on its 2nd document: the Review page shows the
+    table with the run interrupted; Resume finishes it in the app without asking a finished row again."""
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(APP).parent
+    blocking = ReviewModel(block_at=2)
+    fake.script(answer=blocking)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+    env["FOLIO_DATA_DIR"] = os.environ["FOLIO_DATA_DIR"]
+    child = subprocess.Popen([sys.executable, "-m", "lib", "review", "--collection", "Matter", "--host", fake.url,
+                              "--column", "Court: Which court decided the case?",
+                              "--column", "Damages: What damages were awarded?", "--type", "Damages=number"],
+                             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert blocking.blocked.wait(120), "the command line never reached its second document"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        blocking.release.set()
+        if child.poll() is None:
+            child.kill()
+    first = blocking.calls[0]
+
+    model = ReviewModel()
+    fake.script(answer=model)
+    at = AppTest.from_file(APP, default_timeout=60).run()  # the Library's jobs panel
+    card = [m for m in at.markdown if "Review: case-0.txt and 2 more" in str(m.value).replace("\\", "")]
+    assert card and "interrupted" in str(card[0].value)
+    assert "1 of 3 documents done" in text(at)
+    [job] = Jobs(store).list(kind="review")
+    at.button(key=f"job-open-{job.id}").click().run()  # "Open the table": the Review page, that table
+    no_error(at)
+    assert "The run was interrupted (Folio stopped while it ran): 2 of its rows still have cells to ask" in text(at)
+    assert "1 of 3 rows done" in text(at)
+    at.button(key="review-resume").click().run()
+    [table] = ReviewStore(store).list()
+    wait_for_run(store, table["id"])
+    at.run()
+    no_error(at)
+    assert len(model.calls) == 2 and first not in model.calls
+    assert "3 of 3 rows done" in text(at) and [v[0] for v in grid(at)["c2"]] == ["✓", "✓", "✓"]

@@ -208,6 +208,7 @@ def opened(table, rows: list, page) -> None:
     current = st.session_state["review-cell"]
     if current is not None and (current[0] not in by_sha or current[1] not in titles):
         current = st.session_state["review-cell"] = None
+    st.session_state["review-first-column"] = keys[0] if keys else None
     options = [r.sha256 for r in page.rows]
     if current is not None and current[0] not in options:
         options.insert(0, current[0])
@@ -223,12 +224,11 @@ def opened(table, rows: list, page) -> None:
 
 
 def _picked() -> None:
+    """A document or a column chosen under the grid: open that cell (the column kept, else the first)."""
     sha, key = st.session_state.get("review-open-row"), st.session_state.get("review-open-column")
     if sha is not None and key is None:
-        key = (st.session_state.get("review-cell") or (None, None))[1]
+        key = (st.session_state.get("review-cell") or (None, st.session_state.get("review-first-column")))[1]
     st.session_state["review-cell"] = (sha, key) if sha is not None and key is not None else None
-    if sha is not None and key is None:
-        st.session_state["review-pending-row"] = sha
 
 
 # --- the rest of an open table ---------------------------------------------------------------
