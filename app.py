@@ -27,6 +27,7 @@ ui.state.init_state()
 PAGES = [
     st.Page("pages/library.py", title="Library", icon=":material/library_books:", default=True),
     st.Page("pages/ask.py", title="Ask", icon=":material/forum:"),
+    st.Page("pages/review.py", title="Review", icon=":material/table_view:"),
     st.Page("pages/history.py", title="History", icon=":material/history:"),
     st.Page("pages/settings.py", title="Settings", icon=":material/tune:"),
 ]

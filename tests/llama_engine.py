@@ -145,8 +145,20 @@ class Engine:
         return response.json()
 
 
-def server_command(binary: Path, model: Path, port: int, n_ctx: int, threads: int) -> list[str]:
+def server_command(binary: Path, model: Path, port: int, n_ctx: int, threads: int,
+                   extra: tuple[str, ...] = ()) -> list[str]:
     """One slot of n_ctx tokens, prompt cache on (the default), no web UI, no warm-up run."""
+    return [*_command(binary, model, port, n_ctx, threads), *extra]
+
+
+def stretched(n_ctx: int) -> tuple[str, ...]:
+    """llama-server's arguments to give SmolLM2 (trained for 8,192 tokens) a slot of `n_ctx`: it clamps
+    the slot to the trained context unless the model's metadata says more. Beyond 8,192 tokens its
+    answers are meaningless; what a benchmark counts (tokens evaluated, calls) is not."""
+    return ("--override-kv", f"llama.context_length=int:{max(n_ctx, 8192)}")
+
+
+def _command(binary: Path, model: Path, port: int, n_ctx: int, threads: int) -> list[str]:
     return [
         str(binary), "--model", str(model), "--alias", MODEL_ALIAS, "--host", "127.0.0.1",
         "--port", str(port), "--ctx-size", str(n_ctx), "--parallel", "1", "--threads", str(threads),
@@ -172,15 +184,16 @@ def _wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
 
 @contextlib.contextmanager
 def start_engine(log_path: Path, *, n_ctx: int = N_CTX, threads: int | None = None,
-                 binary: Path | None = None) -> Iterator[Engine]:
-    """Start llama-server on a free port, wait until it answers /health, stop it afterwards."""
+                 binary: Path | None = None, extra: tuple[str, ...] = ()) -> Iterator[Engine]:
+    """Start llama-server on a free port, wait until it answers /health, stop it afterwards
+    (`extra`: more of llama-server's arguments, such as stretched(n_ctx))."""
     binary = binary or llama_server_binary()
     model = smollm_gguf()
     threads = threads or default_threads()
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(server_command(binary, model, port, n_ctx, threads),
+        process = subprocess.Popen(server_command(binary, model, port, n_ctx, threads, extra),
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -85,7 +85,11 @@ def columns_in(body: dict, prompt: str) -> list[str]:
 class ReviewModel:
     """A fake model's answer function: per column, the fact's value and its verbatim words."""
 
-    def __init__(self, *, block_at: int | None = None):
+    def __init__(self, *, block_at: int | None = None, strict: bool = False, facts_of=None):
+        self.strict = strict
+        """Answer "not stated" when the prompt does not hold a fact's words (a part of a long document)."""
+        self.facts_of = facts_of or facts
+        self.prompts: list[str] = []
         self.calls: list[str] = []
         self.columns_asked: list[list[str]] = []
         self.lock = threading.Lock()
@@ -98,17 +102,19 @@ class ReviewModel:
         name = _DOC_NAME.search(prompt).group(1)
         with self.lock:
             self.calls.append(name)
+            self.prompts.append(prompt)
             self.columns_asked.append(columns_in(body, prompt))
             count = len(self.calls)
         if self.block_at is not None and count >= self.block_at:
             self.blocked.set()
             self.release.wait(60)
         number = int(re.search(r"(\d+)", name).group(1))
-        known = facts(number)
+        known = self.facts_of(number)
         passages = passages_in(prompt)
         out = {}
         for title in columns_in(body, prompt):
-            if title not in known:
+            held = title in known and any(known[title][1] in text for _pid, text in passages)
+            if title not in known or (self.strict and not held):
                 out[title] = {"answer": "Not stated in this document.", "value": None, "citations": []}
                 continue
             value, words = known[title]
@@ -116,3 +122,21 @@ class ReviewModel:
             out[title] = {"answer": f"{title}: {words}.", "value": value,
                           "citations": [{"id": passage or "zzz-999", "quote": words}]}
         return json.dumps(out, ensure_ascii=False)
+
+
+def judgment_pdf(number: int, paragraphs: int = 4) -> bytes:
+    """judgment_text(number) as a two-page PDF (its facts on page 1 and page 2), one paragraph per block."""
+    import pymupdf
+
+    blocks = [b for b in judgment_text(number, paragraphs).split("\n\n") if b.strip()]
+    half = 2 + paragraphs // 2
+    doc = pymupdf.open()
+    for chunk in (blocks[:half], blocks[half:]):
+        page = doc.new_page()
+        y = 72
+        for text in chunk:
+            page.insert_textbox(pymupdf.Rect(72, y, 560, y + 60), text.strip(), fontsize=9, fontname="helv")
+            y += 70
+    data = doc.tobytes(garbage=3, deflate=True)
+    doc.close()
+    return data

@@ -634,5 +634,5 @@ def test_pages_holds_only_page_scripts_so_no_helper_takes_a_pages_url():
 
     pages_dir = Path(APP).parent / "pages"
     urls = sorted(page_icon_and_name(p)[1] for p in pages_dir.glob("*.py"))
-    assert urls == ["ask", "history", "library", "settings"]
+    assert urls == ["ask", "history", "library", "review", "settings"]
     assert (Path(APP).parent / "ui" / "state.py").is_file()

@@ -285,8 +285,8 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(blank_tab: 
     expect(blank_tab.get_by_role("heading", name="Settings", exact=True)).to_be_visible()
     expect(blank_tab.get_by_text("Ready: Folio can ask this model.")).to_be_visible()
     nav = blank_tab.get_by_test_id("stSidebarNav").get_by_role("link")
-    # The app's four pages (icon ligature, then title), not Streamlit's list of the pages/ folder.
-    expect(nav).to_have_text([re.compile(f"{title}$") for title in ("Library", "Ask", "History", "Settings")])
+    # The app's five pages (icon ligature, then title), not Streamlit's list of the pages/ folder.
+    expect(nav).to_have_text([re.compile(f"{title}$") for title in ("Library", "Ask", "Review", "History", "Settings")])
     expect(blank_tab.get_by_test_id("stException")).to_have_count(0)
     _go(blank_tab, "Ask")
     expect(blank_tab.get_by_text("Add documents on the Library page first", exact=False)).to_be_visible()
@@ -456,3 +456,95 @@ def test_a_collection_larger_than_one_call_is_asked_by_a_plan_shown_first(planni
     expect(field).to_be_enabled()
     expect(field).to_have_attribute("placeholder", re.compile("Ask a follow-up"))
     assert len(fake.chat_bodies) >= 3
+
+
+@pytest.fixture
+def review_app(tmp_path):
+    """The app over a library of three PDF judgments in the collection "Matter", against a fake
+    Ollama run in this process that answers review calls from the judgments' facts."""
+    from fake_ollama import FakeOllama
+    from lib.library.store import Store
+    from review_fixtures import ReviewModel, judgment_pdf
+
+    data_dir = tmp_path / "data"
+    store = Store(data_dir)
+    shas = []
+    for number in range(3):
+        data = judgment_pdf(number)
+        document, _new = store.add_document(ingest_bytes(data, f"case-{number}.pdf"), data)
+        shas.append(document.sha256)
+    store.create_collection("Matter")
+    store.add_to_collection("Matter", shas)
+    app_port = _free_port()
+    with FakeOllama(chunk_delay=0.01) as fake:
+        fake.script(answer=ReviewModel())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+        env.update(FOLIO_DATA_DIR=str(data_dir), OLLAMA_HOST=fake.url, PYTHONUNBUFFERED="1")
+        app = _start(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(app_port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            env,
+        )
+        try:
+            _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
+                        STARTUP_S, "streamlit", app)
+            for tab in _tab(f"http://127.0.0.1:{app_port}"):
+                tab.goto(f"http://127.0.0.1:{app_port}")
+                yield tab, fake
+        finally:
+            _stop(app)
+            print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))
+
+
+def _choose(page: Page, label: str, option: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    page.get_by_role("option", name=option).click()
+
+
+def test_review_a_small_table_open_a_cell_and_export_it(review_app, tmp_path):
+    import io
+
+    import openpyxl
+
+    from review_fixtures import facts
+
+    page, fake = review_app
+    _go(page, "Review")
+    expect(page.get_by_role("heading", name="A new table")).to_be_visible()
+    _choose(page, "Collection", "Matter")
+    _choose(page, "Start from", "Court judgments")
+    page.get_by_role("button", name="Create the table and run it").click()
+    # The table fills by itself (the page refreshes while its job runs), one call per document.
+    expect(page.get_by_text("3 of 3 rows done", exact=False)).to_be_visible()
+    assert len(fake.chat_bodies) == 3
+    expect(page.get_by_text("3 rows.", exact=False)).to_be_visible()
+    _shot(page, "review")
+
+    # A click on a cell of the grid (a canvas) opens it: its quote in its passage, and the PDF page.
+    grid = page.get_by_test_id("stDataFrame").first
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 260, box["y"] + 35 + 17)  # the first row's Court, right of the pinned Document
+    panel = page.locator(".st-key-review-cell-panel")
+    expect(panel).to_be_visible()
+    expect(panel).to_contain_text("case-0.pdf · Court")
+    expect(panel).to_contain_text(f"Quoted: “{facts(0)['Court'][1]}”")
+    image = panel.locator("img")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.naturalWidth") > 300
+    panel.scroll_into_view_if_needed()
+    _shot(page, "review-cell")
+
+    # Export: the files are made on request, then each downloads; the workbook reopens typed.
+    page.get_by_text("Export: Excel, CSV, Word").click()
+    page.get_by_role("button", name="Make the files").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Excel").click()
+    saved = tmp_path / "table.xlsx"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == "case-0pdf-and-2-more.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(saved.read_bytes()))["Table"]
+    header = [c.value for c in sheet[1]]
+    first = dict(zip(header, next(sheet.iter_rows(min_row=2, values_only=True))))
+    assert first["Court"] == facts(0)["Court"][0]
+    assert first["Date of judgment"].date().isoformat() == facts(0)["Date of judgment"][0]

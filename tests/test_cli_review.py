@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import openpyxl
@@ -51,8 +50,8 @@ def cli_env() -> dict:
     return env
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lib", "review", *args], cwd=ROOT, env=cli_env(),
+def run_cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lib", "review", *args], cwd=ROOT, env=cli_env() | env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -137,6 +136,45 @@ def test_killed_run_resumes_without_asking_a_finished_cell_again(fake, tmp_path)
     assert len({r["document"] for r in data["rows"]}) == 30
 
 
+def test_a_killed_run_is_an_interrupted_job_that_jobs_resume_finishes(fake, tmp_path):
+    """The command line runs the table as a "review" job: killed half-way, the job shows as
+    interrupted (as in the app), and `python -m lib jobs resume` finishes it against the server it
+    was started with, without asking a finished cell again."""
+    files = judgments(tmp_path, 30)
+    blocking = ReviewModel(block_at=16)
+    fake.script(answer=blocking)
+    child = subprocess.Popen([sys.executable, "-m", "lib", "review", *files, *COLUMN_ARGS, "--host", fake.url],
+                             cwd=ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert blocking.blocked.wait(120), "the run never reached the 16th document"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        blocking.release.set()
+        if child.poll() is None:
+            child.kill()
+    finished_names = set(blocking.calls[:15])
+
+    listed = subprocess.run([sys.executable, "-m", "lib", "jobs", "--json"], cwd=ROOT, env=cli_env(),
+                            capture_output=True, text=True, timeout=60)
+    [job] = json.loads(listed.stdout)["jobs"]
+    assert (job["kind"], job["state"], job["done"], job["total"]) == ("review", "interrupted", 15, 30)
+    assert job["title"].startswith("Review: case-0.txt and 29 more")
+
+    model = ReviewModel()
+    fake.script(answer=model)
+    resumed = subprocess.run([sys.executable, "-m", "lib", "jobs", "resume", str(job["id"]), "--json"], cwd=ROOT,
+                             env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    info = json.loads(resumed.stdout)["job"]
+    assert (info["state"], info["done"], info["failed"], info["total"]) == ("done", 30, 0, 30)
+    assert len(model.calls) == 15 and not set(model.calls) & finished_names
+    store = Store(os.environ["FOLIO_DATA_DIR"])
+    [table] = ReviewStore(store).list()
+    cells = ReviewStore(store).cells(table["id"])
+    assert len(cells) == 90 and {c.status for c in cells.values()} == {"answered"}
+
+
 @pytest.mark.parametrize("args, message", [
     ([], "Give at least one column"),
     (["--column", "no colon here"], "has no colon"),
@@ -180,10 +218,16 @@ def test_a_failed_cell_exits_3_and_a_too_long_document_exits_2(fake, tmp_path):
 
     (tmp_path / "long").mkdir()
     long_file = judgments(tmp_path / "long", 1, paragraphs=400)
-    done = run_cli(*long_file, *COLUMN_ARGS, "--host", fake.url, "--json", "--context", "4096")
+    done = run_cli(*long_file, *COLUMN_ARGS, "--host", fake.url, "--json", "--context", "4096",
+                   FOLIO_ANSWER_RESERVE="512")
+    assert done.returncode == 0, done.stderr  # read in parts
+    data = json.loads(done.stdout)
+    assert len(data["calls"]) >= 2 and {c["parts"] for c in data["rows"][0]["cells"]} == {len(data["calls"])}
+    done = run_cli(*long_file, *COLUMN_ARGS, "--host", fake.url, "--json", "--context", "4096",
+                   FOLIO_ANSWER_RESERVE="3800", FOLIO_DATA_DIR=str(tmp_path / "another-library"))
     assert done.returncode == 2
     cell = json.loads(done.stdout)["rows"][0]["cells"][0]
-    assert cell["status"] == "refused" and "parts come with the plan engine" in cell["reason"]
+    assert cell["status"] == "refused" and "could not be read, not even in parts" in cell["reason"]
 
 
 def test_terminal_output_and_preset(fake, tmp_path):
@@ -210,6 +254,29 @@ def test_a_preset_column_is_edited_by_a_column_of_the_same_title(fake, tmp_path)
     assert columns["Method"]["type"] == "text" and columns["Method"]["options"] == []
 
 
-def test_collection_waits_for_the_librarys_collections(tmp_path):
-    done = run_cli("--collection", "Matter 42", "--column", "A: q", "--host", f"http://127.0.0.1:{closed_port()}")
-    assert done.returncode == 2 and "--collection" in done.stderr
+def test_a_collection_is_reviewed_whole_and_a_missing_or_empty_one_exits_2(fake, tmp_path):
+    files = judgments(tmp_path, 4)
+    ingest = subprocess.run([sys.executable, "-m", "lib", "ingest", *files[:3], "--collection", "Matter 42", "--json"],
+                            cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert ingest.returncode == 0, ingest.stderr
+    model = ReviewModel()
+    fake.script(answer=model)
+    done = run_cli("--collection", "matter 42", *COLUMN_ARGS, "--host", fake.url, "--json")  # names: any case
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert sorted(r["document"] for r in data["rows"]) == ["case-0.txt", "case-1.txt", "case-2.txt"]
+    assert sorted(model.calls) == ["case-0.txt", "case-1.txt", "case-2.txt"] and len(data["calls"]) == 3
+    assert all(c["status"] == "answered" for r in data["rows"] for c in r["cells"])
+    assert data["rows"][0]["cells"][0]["value"] == facts(int(data["rows"][0]["document"][5]))["Court"][0]
+    again = run_cli("--collection", "Matter 42", *COLUMN_ARGS, "--host", fake.url, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["resumed"] is True and len(model.calls) == 3
+
+    missing = run_cli("--collection", "Nowhere", "--column", "A: q", "--host", fake.url, "--json")
+    assert missing.returncode == 2 and "Nowhere" in missing.stderr and "Traceback" not in missing.stderr
+    assert json.loads(missing.stdout)["exit_status"] == 2
+    store = Store(os.environ["FOLIO_DATA_DIR"])
+    store.create_collection("Empty")
+    empty = run_cli("--collection", "Empty", "--column", "A: q", "--host", fake.url)
+    assert empty.returncode == 2 and "has no documents" in empty.stderr
+    both = run_cli(files[3], "--collection", "Matter 42", "--column", "A: q", "--host", fake.url)
+    assert both.returncode == 2 and "not both" in both.stderr

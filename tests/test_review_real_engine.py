@@ -68,3 +68,32 @@ def test_five_documents_three_columns_end_to_end(llama_engine, tmp_path):
 
     again = run_table(store, table.id, settings)
     assert again.calls == []  # a finished table asks nothing
+
+
+def test_a_document_longer_than_the_engines_context_is_read_in_parts_that_fit_its_own_count(llama_engine, tmp_path):
+    """SmolLM2's tokenizer counts more tokens than Qwen3's for the same text: the parts are cut to the
+    server's own count, so every part is read whole (none refused), each passage in exactly one part."""
+    settings = Settings(backend="openai", host=llama_engine.url, context=llama_engine.n_ctx, answer_reserve=128,
+                        data_dir=tmp_path / "data")
+    store = Store(settings.data_dir)
+    tag = uuid.uuid4().hex[:8]
+    clauses = "\n\n".join(f"Clause {i} of lease {tag}: the lessee shall keep room {i} clean and report any damage "
+                          f"within {i} days." for i in range(180))
+    data = (lease(tag, 1) + "\n" + clauses + "\n\nThe tenant is Ms Example 1, as said above.\n").encode()
+    document = ingest_bytes(data, "long-lease.txt", settings=settings)
+    store.add_document(document, data)
+    assert document.tokens > llama_engine.n_ctx  # longer than one call
+    table = create_table(store, "Long", [document], COLUMNS)
+
+    report = run_table(store, table.id, settings)
+
+    reads = [c for c in report.calls if c.get("kind") != "compose"]
+    assert len(reads) >= 2 and [c["part"] for c in reads] == list(range(1, len(reads) + 1))
+    for call in report.calls:
+        assert call["server_prompt_tokens"] <= llama_engine.n_ctx - 128  # it fit the server's own count
+        if call.get("kind") != "compose":
+            assert call["server_prompt_tokens"] == call["server_counted_prompt"]  # and was read whole
+    spans = [c["passages"] for c in reads]
+    assert spans[0][0] == document.passages[0].id and spans[-1][1] == document.passages[-1].id
+    cells = [load_table(store, table.id).cell(document.sha256, c.key) for c in table.columns]
+    assert all(c.parts == len(reads) and c.status not in ("pending", "failed", "refused") for c in cells)

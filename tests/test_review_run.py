@@ -191,18 +191,20 @@ def test_free_text_and_unreadable_replies(fake, store):
     assert cell.needs_review and "no readable answer" in cell.reason
 
 
-def test_a_document_longer_than_one_call_is_refused_with_its_numbers(fake, store):
-    model = ReviewModel()
+def test_a_document_longer_than_one_call_is_read_in_parts_beside_the_others(fake, store):
+    model = ReviewModel(strict=True)
     fake.script(answer=model)
     small = add_judgments(store, [1])
     big = add_judgments(store, [2], paragraphs=400)
     table = create_table(store, "Matter", small + big, columns(["Court"]))
-    run_table(store, table.id, settings_for(fake, context=4096, answer_reserve=512))
-    assert model.calls == [small[0].name]  # nothing was sent for the long one
-    cell = load_table(store, table.id).cell(big[0].sha256, "c1")
-    assert cell.status == "refused"
-    assert "longer than one call; parts come with the plan engine" in cell.reason
-    assert "case-2.txt" in cell.reason and "tokens" in cell.reason
+    report = run_table(store, table.id, settings_for(fake, context=4096, answer_reserve=512))
+    parts = [c for c in report.calls if c["sha256"] == big[0].sha256]
+    assert len(parts) >= 2 and model.calls.count(small[0].name) == 1  # the small one read whole, once
+    assert all(name.startswith("case-2.txt (part ") for name in model.calls if name != small[0].name)
+    table = load_table(store, table.id)
+    cell = table.cell(big[0].sha256, "c1")
+    assert cell.status == "answered" and cell.value == facts(2)["Court"][0] and cell.parts == len(parts)
+    assert table.cell(small[0].sha256, "c1").parts == 1
 
 
 def test_cancel_keeps_finished_rows_and_drops_the_one_in_flight(fake, store):

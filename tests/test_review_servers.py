@@ -121,6 +121,10 @@ def test_concurrency_defaults_by_server_kind_and_setting(monkeypatch):
     assert concurrency_for(Settings()) == 1  # Ollama: one at a time unless raised
     assert concurrency_for(Settings(backend="openai"), None, "vllm") == 4
     assert concurrency_for(Settings(backend="openai"), None, "llama-cpp-python") == 1
+    from lib.servers.protocol import ServerInfo
+
+    slots = ServerInfo(backend="openai", host="http://127.0.0.1:8080", kind="llama.cpp", parallel_slots=2)
+    assert concurrency_for(Settings(backend="openai"), None, slots) == 2  # llama-server: its slots
     monkeypatch.setenv("FOLIO_CONCURRENCY", "3")
     assert concurrency_for(load_settings()) == 3
     assert concurrency_for(load_settings(), 2) == 2

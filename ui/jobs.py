@@ -24,6 +24,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from lib.asking import probe as _probe  # noqa: F401  registers the "probe" kind: Resume works from here
+from lib.asking.review import job as _review_job  # noqa: F401  registers the "review" kind
 from lib.errors import FolioError
 from lib.library.ingestion import KIND as INGEST, create_ingest_job, find_ingest_job, ingest_params, job_key
 from lib.library.jobs import JobInfo, Jobs
@@ -258,13 +260,27 @@ def duration(seconds: float | None) -> str:
     return f"about {minutes} min" if minutes < 90 else f"about {minutes // 60} h {minutes % 60:02d} min"
 
 
+NOUNS = {INGEST: ("file", "files"), PLAN: ("call", "calls"), "review": ("document", "documents"),
+         "probe": ("call", "calls")}
+"""What one item of a job of each kind is, in the words of its progress line."""
+
+
+def noun(info: JobInfo, count: int = 2) -> str:
+    one, many = NOUNS.get(info.kind, ("step", "steps"))
+    return one if count == 1 else many
+
+
+def failed_words(info: JobInfo) -> str:
+    return "could not be read" if info.kind == INGEST else "failed"
+
+
 def progress_text(info: JobInfo) -> str:
     """'120 of 300 files · Smith v Jones.pdf (Reading page 3 of 40) · 2 could not be read · about 3 min left'."""
     if info.kind == PLAN:
         return plan_progress_text(info)
-    noun = "files" if info.kind == INGEST else "steps"
+    noun_text = noun(info)
     total = f"{info.total:,}" if info.total is not None else "?"
-    parts = [f"{info.done + info.failed:,} of {total} {noun}"]
+    parts = [f"{info.done + info.failed:,} of {total} {noun_text}"]
     if info.current:
         detail = ""
         page = _PAGES.get(info.id)
@@ -272,7 +288,7 @@ def progress_text(info: JobInfo) -> str:
             detail = f" ({page[1]} {page[2]:,} of {page[3]:,})"
         parts.append(shown_label(info, info.current) + detail)
     if info.failed:
-        parts.append(f"{info.failed:,} could not be read" if info.kind == INGEST else f"{info.failed:,} failed")
+        parts.append(f"{info.failed:,} {failed_words(info)}")
     left = duration(info.eta_seconds)
     parts.append(f"{left} left" if left else "estimating the time left")
     return " · ".join(parts)
@@ -331,7 +347,7 @@ def outcome_text(info: JobInfo) -> str:
     if info.kind == PLAN:
         return plan_outcome_text(info)
     total = f"{info.total:,}" if info.total is not None else "?"
-    text = f"{info.done + info.failed:,} of {total} done"
+    text = f"{info.done + info.failed:,} of {total} {noun(info)} done"
     result = info.result or {}
     if info.kind == INGEST and info.status == "done":
         bits = [f"{result.get('added', 0):,} added", f"{result.get('existing', 0):,} already in the library"]
@@ -340,11 +356,35 @@ def outcome_text(info: JobInfo) -> str:
         if result.get("collection"):
             bits.append(f"in the collection {result['collection']}")
         text = ", ".join(bits)
+    elif info.kind == "review":
+        text = review_outcome(info, text)
+    elif info.kind == "probe" and info.status == "done" and result.get("verdict"):
+        text += f": {result['verdict']}"
     if info.failed:
-        text += f"; {info.failed:,} could not be read" if info.kind == INGEST else f"; {info.failed:,} failed"
+        text += f"; {info.failed:,} {failed_words(info)}"
     if info.elapsed:
         text += f"; {view.format_seconds(info.elapsed)}"
     return text + "."
+
+
+def review_outcome(info: JobInfo, text: str) -> str:
+    """'30 of 30 documents done: 174 cells answered, 6 need review' (from the job's result)."""
+    counts = (info.result or {}).get("counts") or {}
+    if info.status != "done" or not counts:
+        return text
+    bits = [f"{counts.get('answered', 0) + counts.get('not_stated', 0):,} cells answered"]
+    if counts.get("needs_review"):
+        bits.append(f"{counts['needs_review']:,} need review")
+    return f"{text}: " + ", ".join(bits)
+
+
+def open_review_table(info: JobInfo) -> None:
+    """A review job's card: open its table on the Review page."""
+    table_id = info.params.get("table")
+    if table_id is not None and st.button("Open the table", key=f"job-open-{info.id}", icon=":material/table_view:",
+                                          type="tertiary"):
+        st.session_state["review-table"] = int(table_id)
+        st.switch_page("pages/review.py")
 
 
 def jobs_panel() -> None:
@@ -386,8 +426,8 @@ def job_card(info: JobInfo) -> None:
     with st.container(border=True, key=f"job-{info.id}"):
         st.markdown(f"{STATE_ICON.get(state, '')} **{view.escape_markdown(info.title)}** · {STATE_TEXT.get(state, state)}")
         if state == "running":
-            stopping = (" (stopping: the calls in flight are cancelled)" if info.kind == PLAN else
-                        " (stopping at the next file)") if info.stop_requested else ""
+            stopping = ((" (stopping: the calls in flight are cancelled)" if info.kind == PLAN else
+                         f" (stopping at the next {noun(info, 1)})") if info.stop_requested else "")
             st.progress(info.fraction, text=view.escape_markdown(progress_text(info) + stopping))
         else:
             st.caption(view.escape_markdown(outcome_text(info)))
@@ -395,6 +435,8 @@ def job_card(info: JobInfo) -> None:
             st.error(view.message_markdown(info.error), icon=":material/error:")
         failures(info)
         actions(info)
+        if info.kind == "review":
+            open_review_table(info)
 
 
 def failures(info: JobInfo) -> None:
@@ -404,7 +446,7 @@ def failures(info: JobInfo) -> None:
         failed = _jobs().items(info.id, status="failed", limit=50)
     except FolioError:
         return
-    with st.expander(f"{view.count_noun(info.failed, {INGEST: 'file', PLAN: 'call'}.get(info.kind, 'step'))} could not be done",
+    with st.expander(f"{view.count_noun(info.failed, noun(info, 1))} could not be done",
                      icon=":material/block:"):
         for item in failed:
             st.markdown(view.message_markdown(shown_label(info, item.error or item.label)))
@@ -424,17 +466,18 @@ def actions(info: JobInfo) -> None:
         if row.button("Cancel", key=f"job-cancel-{info.id}", icon=":material/stop_circle:",
                       disabled=bool(info.stop_requested),
                       help="Stop the calls in flight; the evidence found is kept" if info.kind == PLAN
-                      else "Stop at the next file; what was read stays"):
+                      else f"Stop at the next {noun(info, 1)}; what was done stays"):
             cancel(info.id)
             st.rerun()
         return
     staged_gone = info.params.get("staging") and not Path(info.params["staging"]).is_dir()
     if info.resumable and not staged_gone:
-        label = "Try the failed files again" if info.status == "done" else "Resume"
+        label = f"Try the failed {noun(info)} again" if info.status == "done" else "Resume"
         if info.kind == PLAN:
             label = "Read the failed parts again and answer again" if info.status == "done" else "Resume"
         if row.button(label, key=f"job-resume-{info.id}", icon=":material/play_arrow:", type="primary",
-                      help="Continue where it stopped; what is done is not done again"):
+                      help="Continue where it stopped; " + ("files already stored are not read again" if info.kind == INGEST
+                                                             else f"finished {noun(info)} are not done again")):
             if info.kind == PLAN:
                 import ui.plan_run
 

@@ -1,20 +1,21 @@
 """The Settings page's probe of the real context: choose a grid, see its cost, run it in the
 background with progress and cancel, see the heatmap and the verdict, and earlier results.
 
-The probe runs in a thread owned by the process, not by a browser session: closing the tab or
-reloading the page does not stop it, and every session of this data folder sees its progress.
-Its loop is lib.asking.probe.run_probe (one call per step), so a job runner can take it over.
+The probe is a job of lib's ("probe", lib/asking/probe.py): one item per call, stored as it
+finishes. Closing the tab, reloading the page or restarting the app does not lose it: a probe
+whose process stopped shows as interrupted (here and in the jobs panel) and Resume makes only
+the calls not yet made, with the same documents. Every session of this data folder sees it.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import streamlit as st
 
 from lib.asking import probe
 from lib.errors import FolioError
+from lib.library.jobs import JobInfo, Jobs
 from lib.output import presenting as view
 from lib.output import probe_view
 from ui import resources, server
@@ -27,107 +28,102 @@ GRIDS = {
 LENGTH_CHOICES = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 1.0)
 DEPTH_CHOICES = (0, 10, 25, 50, 75, 90, 100)
 REFRESH_S = 1.0
+STARTED = "probe-started"
+"""Session state: the id of the probe job this session started (its result is shown at the top)."""
 
 
 class ProbeJob:
-    """One probe running in a process-owned thread; its progress is read by any session."""
+    """The library's probe job, as this page follows it: read from the store each time."""
 
-    def __init__(self, plan: probe.ProbePlan, settings, speed: probe.Speed | None = None):
-        self.plan = plan
-        self.settings = settings
-        self.speed = speed
-        self.cancel_event = threading.Event()
-        self.finished = threading.Event()
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-        self._state = {"done": 0, "total": plan.calls, "text": "Checking the model server", "eta": None,
-                       "call_started": time.monotonic(), "rows": []}
-        self.result: probe.ProbeResult | None = None
-        self.error: str | None = None
-        self.thread = threading.Thread(target=self._run, name="folio-probe", daemon=True)
+    def __init__(self, store, job_id: int):
+        self.store = store
+        self.id = job_id
 
-    def start(self) -> "ProbeJob":
-        self.thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
+    @property
+    def info(self) -> JobInfo:
+        return Jobs(self.store).get(self.id)
 
     @property
     def running(self) -> bool:
-        return not self.finished.is_set()
+        return self.info.state == "running"
+
+    def cancel(self) -> None:
+        Jobs(self.store).cancel(self.id)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once the probe has finished (for tests and scripts)."""
-        return self.finished.wait(timeout)
+        """True once the probe has stopped (for tests and scripts)."""
+        return Jobs(self.store).wait(self.id, timeout).state != "running"
 
-    def snapshot(self) -> dict:
-        with self._lock:
-            return dict(self._state, rows=list(self._state["rows"]), elapsed=time.monotonic() - self.started)
+    @property
+    def error(self) -> str | None:
+        return self.info.error or None
 
-    def _update(self, **changes) -> None:
-        with self._lock:
-            self._state.update(changes)
-
-    def _run(self) -> None:
-        try:
-            for event in probe.run_probe(self.plan, self.settings, cancel=self.cancel_event, speed=self.speed):
-                if event.kind == "call":
-                    self._update(text=event.text, eta=event.eta_s, call_started=time.monotonic())
-                elif event.kind == "row":
-                    with self._lock:
-                        self._state["rows"].append(event.row)
-                    self._update(done=event.index + 1, text=event.text, eta=event.eta_s)
-                else:
-                    self.result = event.result
-            self._save()
-        except FolioError as exc:
-            self.error = exc.message
-        except Exception as exc:  # noqa: BLE001 - a background thread must report, never vanish
-            self.error = f"The probe failed: {type(exc).__name__}: {exc}"
-        finally:
-            self.finished.set()
-
-    def _save(self) -> None:
-        if self.result is None or not self.result.rows:
-            return
-        try:
-            from lib.library.store import Store
-
-            self.result.id = Store(self.settings.data_dir).add_probe_run(self.result.to_json())
-        except FolioError as exc:
-            self.error = f"The probe finished but its result could not be kept: {exc.message}"
+    @property
+    def result(self) -> probe.ProbeResult | None:
+        """The grid and verdict once the probe is done or cancelled (what finished), else None."""
+        info = self.info
+        if info.state not in ("done", "cancelled"):
+            return None
+        result = probe.job_result(info, Jobs(self.store).results(self.id))
+        result.id = (info.result or {}).get("probe_run")
+        return result
 
 
-_JOBS: dict[str, ProbeJob] = {}
-"""Data folder -> the probe running (or last run) there: one at a time per library."""
-_JOBS_LOCK = threading.Lock()
+_STARTED: list[tuple[str, int]] = []
+"""(data folder, job id) of the probes this process started (for tests: forget_jobs)."""
+_LOCK = threading.Lock()
 
 
 def job_for(data_dir) -> ProbeJob | None:
-    with _JOBS_LOCK:
-        return _JOBS.get(str(data_dir))
+    """The newest probe job of the library in `data_dir`, or None."""
+    store = resources.store_at(str(data_dir))
+    try:
+        info = probe.find_probe_job(store)
+    except FolioError:
+        return None
+    return ProbeJob(store, info.id) if info is not None else None
 
 
-def start_job(plan: probe.ProbePlan, settings, speed: probe.Speed | None) -> ProbeJob:
-    """Start a probe for this data folder unless one is running there already."""
-    key = str(settings.data_dir)
-    with _JOBS_LOCK:
-        current = _JOBS.get(key)
+def start_job(plan: probe.ProbePlan, settings) -> ProbeJob | None:
+    """Start a probe for this library unless one is running there already."""
+    with _LOCK:
+        current = job_for(settings.data_dir)
         if current is not None and current.running:
             return current
-        job = _JOBS[key] = ProbeJob(plan, settings, speed).start()
-        return job
+        store = resources.store_at(str(settings.data_dir))
+        try:
+            job_id = probe.create_probe_job(store, plan, settings)
+            Jobs(store).start(job_id, options={"settings": settings})
+        except FolioError as exc:
+            st.session_state["probe-error"] = exc.message
+            return None
+        _STARTED.append((str(settings.data_dir), job_id))
+        st.session_state[STARTED] = job_id
+        return ProbeJob(store, job_id)
+
+
+def resume_job(job: ProbeJob) -> None:
+    try:
+        Jobs(job.store).start(job.id)
+    except FolioError as exc:
+        st.session_state["probe-error"] = exc.message
+    else:
+        st.session_state[STARTED] = job.id
 
 
 def forget_jobs() -> None:
-    """Cancel and drop every probe (for tests)."""
-    with _JOBS_LOCK:
-        jobs = list(_JOBS.values())
-        _JOBS.clear()
-    for job in jobs:
-        job.cancel()
-        job.wait(30)
+    """Cancel the probes this process started and wait for them (for tests)."""
+    with _LOCK:
+        started = list(_STARTED)
+        _STARTED.clear()
+    for data_dir, job_id in started:
+        jobs = Jobs(resources.store_at(data_dir))
+        try:
+            if jobs.get(job_id).state == "running":
+                jobs.cancel(job_id)
+            jobs.wait(job_id, 30)
+        except FolioError:
+            continue
 
 
 # --------------------------------------------------------------------------------- rendering
@@ -182,14 +178,25 @@ def _speed(s):
         return None
 
 
-def _progress(job: ProbeJob) -> None:
-    state = job.snapshot()
-    call = time.monotonic() - state["call_started"]
-    eta = f"; about {probe.duration_text(state['eta'])} left" if state.get("eta") else ""
-    share = state["done"] / max(state["total"], 1)
-    st.progress(share, text=f"{state['done']} of {state['total']} calls done{eta}. "
-                            f"{view.escape_markdown(state['text'])} ({call:.0f} s)")
-    if job.cancel_event.is_set():
+def _eta(info: JobInfo, s) -> float | None:
+    """This run's pace once a call finished; before that, the speed this server showed earlier."""
+    if info.eta_seconds is not None:
+        return info.eta_seconds
+    speed = _speed(s)
+    if speed and speed.prompt_tps and info.work_total:
+        return max(info.work_total - info.work_done, 0) / speed.prompt_tps
+    return None
+
+
+def _progress(job: ProbeJob, s) -> None:
+    info = job.info
+    eta = _eta(info, s)
+    left = f"; about {probe.duration_text(eta)} left" if eta else ""
+    total = info.total or 0
+    st.progress(info.fraction, text=f"{info.done} of {total} calls done{left}. "
+                                    f"{view.escape_markdown(info.current or 'Starting')} "
+                                    f"({view.format_seconds(info.elapsed)} so far)")
+    if info.stop_requested:
         st.caption("Stopping after the call in progress…")
     elif st.button("Cancel the probe", icon=":material/stop:", key="probe-cancel"):
         job.cancel()
@@ -203,10 +210,23 @@ def _live(data_dir: str) -> None:
     if job is None:
         return
     if job.running:
-        _progress(job)
-    elif st.session_state.get("probe-seen") != id(job):
-        st.session_state["probe-seen"] = id(job)
+        _progress(job, resources.settings())
+    elif st.session_state.get("probe-seen") != job.id:
+        st.session_state["probe-seen"] = job.id
         st.rerun()
+
+
+def _stopped(job: ProbeJob) -> None:
+    """A probe that stopped before its end (the app restarted, paused, an error): say so, offer Resume."""
+    info = job.info
+    words = {"interrupted": "was interrupted (Folio stopped while it ran)", "paused": "is paused",
+             "failed": "stopped with an error", "queued": "has not started"}
+    st.warning(f"The last probe ({view.escape_markdown(info.title)}) {words.get(info.state, info.state)} after "
+               f"{info.done} of {info.total or '?'} calls. Resume makes only the calls not yet made.",
+               icon=":material/warning:")
+    if info.error:
+        st.error(view.message_markdown(info.error), icon=":material/error:")
+    st.button("Resume the probe", icon=":material/play_arrow:", key="probe-resume", on_click=lambda: resume_job(job))
 
 
 def section() -> None:
@@ -234,16 +254,20 @@ def section() -> None:
     # Started in the click's callback, before this run renders: the button is already disabled.
     st.button("Start the probe", type="primary", icon=":material/play_arrow:", key="probe-start",
               disabled=plan is None or running or not status.get("reachable"),
-              on_click=lambda: start_job(plan, s, _speed(s)))
+              on_click=lambda: start_job(plan, s))
+    error = st.session_state.pop("probe-error", None)
+    if error:
+        st.error(view.message_markdown(error), icon=":material/error:")
     job = job_for(s.data_dir)
-    running = job is not None and job.running
-    if running:
+    state = job.info.state if job is not None else None
+    if state == "running":
         _live(str(s.data_dir))
-    elif job is not None:
-        if job.error:
-            st.error(view.message_markdown(job.error), icon=":material/error:")
-        if job.result is not None:
-            render_result(job.result, key="probe-latest")
+    elif state in ("interrupted", "paused", "failed", "queued"):
+        _stopped(job)
+    elif job is not None and st.session_state.get(STARTED) == job.id:
+        result = job.result
+        if result is not None:
+            render_result(result, key="probe-latest")
     stored_runs()
 
 

@@ -31,6 +31,11 @@ DEFAULT_STATE: dict[str, Any] = {
     "seen_uploads": [],  # file_ids of uploads already handled
     "uploader_key": 0,
     "passwords": {},  # sha256 -> password of encrypted PDFs opened this session (memory only)
+    # The Review page (ui/review*.py): the table open (its id, None for a new one), the cell
+    # opened (sha256, column key), the documents ticked for a new table.
+    "review-table": None,
+    "review-cell": None,
+    "review-ticked": [],
 }
 
 

@@ -16,6 +16,14 @@ Folio's; servers that cut keep the tail, as Ollama does). The verdict says it in
 `ProbeRun` is the step-by-step form (one call per step, its rows plain data): a job runner
 stores `run.to_state()` after each `run.step()` and continues with `ProbeRun.resume(state, ...)`
 after a restart; `run_probe` drives it in one go.
+
+As a job ("probe", lib/library/jobs.py): one item per call, its row stored with it, so the
+probe survives page changes, reloads and restarts and shows in the jobs panel; a resumed
+probe makes only the calls not yet finished, with the same documents (same seed):
+
+    job_id = create_probe_job(store, plan, settings)       # one probe at a time per library
+    Jobs(store).start(job_id, options={"settings": settings})
+    result = job_result(Jobs(store).get(job_id), Jobs(store).results(job_id))   # so far, or final
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ from typing import Iterator, Sequence
 
 from ..config import Settings
 from ..errors import BudgetExceeded, InputError, ServerCrashed
+from ..library.jobs import JobContext, JobInfo, JobStopped, Jobs, register_kind
 from ..reading.tokens import get_counter
 from ..servers.base import real_context
 from ..servers.protocol import ServerInfo
 from . import haystack, prompt
 from .answering import ask_stream
+from .job_settings import server_params, settings_of
 from .probe_grid import (  # noqa: F401 (the probe's types, importable from here)
     ANSWER_TOKENS_PER_FACT, EXIT_NOT_READ, EXIT_READ_ALL, STATUS_WORDS, STATUSES, ProbeCell, ProbePlan, ProbeResult, ProbeRow, Speed,
     Verdict, duration_text, judge_row, read_whole, verdict_of,
@@ -318,3 +328,80 @@ def speed_from_rows(rows: Sequence[dict]) -> Speed | None:
     if not prompt_seconds or not prompt_tokens:
         return None
     return Speed(prompt_tokens / prompt_seconds, answer_tokens / answer_seconds if answer_seconds else None)
+
+
+# ---------------------------------------------------------------------------------- as a job
+
+KIND = "probe"
+JOB_KEY = "probe"
+"""One probe at a time per library: the unfinished probe job is found by this key."""
+
+
+def call_key(index: int) -> str:
+    return f"call-{index:03d}"
+
+
+def create_probe_job(store, plan: ProbePlan, settings: Settings, *, seed: int | None = None) -> int:
+    """A queued probe job (resume the unfinished one instead: find_probe_job)."""
+    params = {"plan": plan.to_json(), "seed": seed if seed is not None else int(time.time()),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "server": server_params(settings)}
+    title = f"Probe of {settings.model}: {plan.calls} call{'s' if plan.calls != 1 else ''}"
+    return Jobs(store).create(KIND, title, params, key=JOB_KEY)
+
+
+def find_probe_job(store) -> JobInfo | None:
+    """The newest probe job of this library (any state), or None."""
+    found = Jobs(store).list(kind=KIND, limit=1)
+    return found[0] if found else None
+
+
+def _state(params: dict, results: dict) -> dict:
+    """ProbeRun.to_state() from a job: its parameters and the rows of its finished calls, in order."""
+    rows = []
+    while call_key(len(rows)) in results:
+        rows.append(results[call_key(len(rows))])
+    return {"plan": params["plan"], "seed": params["seed"], "date": params.get("date"), "rows": rows}
+
+
+def job_result(info: JobInfo, results: dict) -> ProbeResult:
+    """The probe's result from its job: the grid of the calls finished so far (cancelled unless done)."""
+    state = _state(info.params, results)
+    plan = ProbePlan.from_json(state["plan"])
+    rows = [ProbeRow.from_json(r) for r in state["rows"]]
+    settings = settings_of(info.params)
+    cancelled = len(rows) < plan.calls
+    counter = get_counter().kind
+    verdict = verdict_of(plan, rows, model=settings.model, backend=settings.backend, counter=counter,
+                         cancelled=cancelled)
+    return ProbeResult(plan=plan, rows=rows, verdict=verdict, host=settings.host, model=settings.model,
+                       backend=settings.backend, date=state["date"] or info.created_at, counter=counter,
+                       cancelled=cancelled)
+
+
+def run_probe_job(job: JobContext) -> dict:
+    """The work function of "probe" jobs: the calls not yet made, each stored as it finishes."""
+    settings = job.options.get("settings") or settings_of(job.params)
+    run = ProbeRun.resume(_state(job.params, job.results()), settings, backend=job.options.get("backend"))
+    plan = run.plan
+    job.set_total(plan.calls, work=sum(plan.lengths))
+    try:
+        job.checkpoint("Checking the model server")
+        run.check()
+        while not run.done:
+            index = len(run.rows)
+            job.checkpoint(f"Call {index + 1} of {plan.calls}: the server reads {plan.lengths[index]:,} tokens")
+            row = run.step(job.stop_event)
+            if row is None:
+                job.checkpoint()  # stopped during the call: JobStopped
+                continue
+            job.record(call_key(index), row.to_json(), label=row_summary(row, len(plan.depths)),
+                       work=plan.lengths[index])
+    except JobStopped as stop:
+        if stop.how == "cancel" and run.rows:  # what finished is kept with the earlier results
+            job.store.add_probe_run(run.result(cancelled=True).to_json())
+        raise
+    result = run.result()
+    return {"probe_run": job.store.add_probe_run(result.to_json()), "verdict": result.verdict.text}
+
+
+register_kind(KIND, run_probe_job)

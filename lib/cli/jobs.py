@@ -20,7 +20,9 @@ import argparse
 import json
 import sys
 
-from ..library import ingestion  # noqa: F401  registers the "ingest" kind, so `resume` can run it
+from ..asking import probe  # noqa: F401  registers the "probe" kind, so `resume` can run it
+from ..asking.review import job as review_job  # noqa: F401  registers the "review" kind
+from ..library import ingestion  # noqa: F401  registers the "ingest" kind
 from ..output import plan_job  # noqa: F401  registers the "plan" kind (questions answered in several calls)
 from ..library.jobs import JobInfo, Jobs
 from ..library.store import open_store

@@ -3,9 +3,10 @@
     python -m lib review a.pdf b.pdf --column "Court: Which court decided?" \\
         --column "Outcome: What was the outcome?" --type "Outcome=options:Allowed,Dismissed" --xlsx out.xlsx
     python -m lib review *.pdf --preset judgments --json            # a ready column set
-    python -m lib review --collection "Matter 42" --column ...      # once collections exist
+    python -m lib review --collection "Matter 42" --column ...      # a library collection, whole
 
-The table is stored as it fills (FOLIO_DATA_DIR): running the same documents again resumes it,
+The table is stored as it fills (FOLIO_DATA_DIR) by the table's "review" job (the app shows it;
+`python -m lib jobs resume ID` finishes it): running the same documents again resumes it,
 asking only cells not yet answered; a column added later is the only one asked; a column whose
 question changed is asked again. Exit status: 0 every cell answered (a value or "not stated");
 2 bad input, or a document too long for one call (the other rows are kept); 3 a server problem
@@ -50,8 +51,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--xlsx", metavar="PATH", help="write the table as an Excel workbook")
     parser.add_argument("--csv", metavar="PATH", help="write the table as CSV")
     parser.add_argument("--docx", metavar="PATH", help="write a Word memo with footnoted citations")
-    parser.add_argument("--concurrency", type=int, help="documents in flight at once (default: 1 for Ollama, "
-                        "4 for OpenAI-compatible servers; FOLIO_CONCURRENCY)")
+    parser.add_argument("--concurrency", type=int, help="documents in flight at once (default: FOLIO_CONCURRENCY, else 1 for "
+                        "Ollama, 4 for vLLM, llama-server's slot count, 1 for llama-cpp-python)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--password", help="password for encrypted PDFs")
     parser.add_argument("--backend", choices=("ollama", "openai"), help="server kind (default: ollama)")
@@ -170,18 +171,30 @@ class _InputErrors(InputError):
 
 
 def _run(args, settings, store, table_id: int, keys: list[str]):
-    """run_table in a worker: the terminal shows progress, and Ctrl-C cancels at once."""
-    from ..asking.review.runner import run_table
+    """The table's "review" job, run in a worker: the terminal shows progress, and Ctrl-C cancels at once.
 
-    cancel = threading.Event()
+    The job is the one the app shows: a run stopped here (Ctrl-C, a crash, kill -9) shows there
+    as interrupted and can be resumed there, with `python -m lib jobs resume`, or by this command.
+    """
+    from ..asking.review.job import review_job
+    from ..asking.review.runner import RunReport
+    from ..asking.review.table import load_table
+    from ..library.jobs import Jobs
+
+    if not load_table(store, table_id).work(keys):
+        return RunReport(table_id)  # nothing left to ask: no job
+    jobs = Jobs(store)
+    job_id = review_job(store, table_id, settings, columns=keys, concurrency=args.concurrency)
     events: queue.Queue = queue.Queue()
+    reports: list = []
+    errors: list = []
+    options = {"settings": settings, "progress": lambda p: events.put(("progress", p)), "report": reports.append,
+               "errors": errors}
 
     def work() -> None:
         try:
-            report = run_table(store, table_id, settings, columns=keys, concurrency=args.concurrency,
-                               cancel=cancel, progress=lambda p: events.put(("progress", p)))
-            events.put(("done", report))
-        except FolioError as exc:
+            events.put(("done", jobs.run(job_id, options=options)))
+        except FolioError as exc:  # the job could not start (running elsewhere)
             events.put(("error", exc))
         except Exception as exc:  # a bug still reaches the user as one line
             events.put(("error", FolioError(f"Unexpected failure: {type(exc).__name__}: {exc}")))
@@ -194,17 +207,29 @@ def _run(args, settings, store, table_id: int, keys: list[str]):
         except queue.Empty:
             continue
         except KeyboardInterrupt:
-            cancel.set()
+            jobs.cancel(job_id)
             print("\nfolio: stopping; finished rows are kept.", file=sys.stderr)
             continue
         if kind == "progress":
             view.show(item)
-        elif kind == "error":
-            view.end()
+            continue
+        view.end()
+        if kind == "error":
             raise item
-        else:
-            view.end()
-            return item
+        return _outcome(item, reports, errors, table_id)
+
+
+def _outcome(info, reports: list, errors: list, table_id: int):
+    """The run's report; the error that ended it raised as it was (its exit status is its kind)."""
+    from ..asking.review.runner import RunReport
+
+    if errors:
+        raise errors[0]
+    if info.state == "failed":
+        raise FolioError(info.error or "The review job stopped with an error.")
+    report = reports[0] if reports else RunReport(table_id)
+    report.cancelled = report.cancelled or info.state in ("cancelled", "paused")
+    return report
 
 
 class _Progress:

@@ -21,7 +21,15 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from datetime import datetime, timezone
+
 from .store import NotInStore, Store, _json, _now
+
+
+def _stamp() -> str:
+    """A change's time to the microsecond: a table's `updated_at` is its version (the app keys its
+    view of the table by it), so two changes within one second must differ."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class ReviewStore:
     def create(self, title: str, documents: Sequence[tuple[str, str]], columns: Sequence[dict],
                settings: dict | None = None) -> int:
         """A new table over `documents` ((sha256, name) pairs) with `columns`; returns its id."""
-        now = _now()
+        now = _stamp()
         with self.store._errors("save the review table"), self.store._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO review_tables (title, created_at, updated_at, documents_key, settings) VALUES (?,?,?,?,?)",
@@ -111,11 +119,16 @@ class ReviewStore:
         return [{"id": r["id"], "title": r["title"], "updated_at": r["updated_at"], "rows": r["row_count"],
                  "columns": r["column_count"], "finished_cells": r["finished"]} for r in rows]
 
+    def version(self, table_id: int) -> str:
+        """Changes whenever anything of the table changes (a row, a column, an edit, a mark)."""
+        with self.store._errors("read the review table"), self.store._read() as conn:
+            return str(self._require(conn, table_id)["updated_at"])
+
     def rename(self, table_id: int, title: str) -> None:
         with self.store._errors("rename the review table"), self.store._write() as conn:
             self._require(conn, table_id)
             conn.execute("UPDATE review_tables SET title = ?, updated_at = ? WHERE id = ?",
-                         (title.strip() or "Review", _now(), table_id))
+                         (title.strip() or "Review", _stamp(), table_id))
 
     def delete(self, table_id: int) -> bool:
         """Remove a table with its columns, rows, cells and calls (documents stay in the library)."""
@@ -171,16 +184,20 @@ class ReviewStore:
 
     # --- cells --------------------------------------------------------------------------
 
-    def save_row(self, table_id: int, sha256: str, cells: Sequence[dict], call: dict | None = None) -> int | None:
-        """Store one document's cells (and its call) in one transaction; edits and marks stay."""
-        now = _now()
+    def save_row(self, table_id: int, sha256: str, cells: Sequence[dict],
+                 call: dict | Sequence[dict] | None = None) -> int | None:
+        """Store one document's cells and its call (or calls: a document read in parts has several)
+        in one transaction; edits and marks stay. Returns the first call's id."""
+        now = _stamp()
+        calls = [] if call is None else [call] if isinstance(call, dict) else list(call)
         with self.store._errors("save the review row"), self.store._write() as conn:
             self._require(conn, table_id)
             call_id = None
-            if call is not None:
-                call_id = int(conn.execute(
+            for record in calls:
+                inserted = int(conn.execute(
                     "INSERT INTO review_calls (table_id, sha256, created_at, record) VALUES (?,?,?,?)",
-                    (table_id, sha256, now, _json(call))).lastrowid)
+                    (table_id, sha256, now, _json(record))).lastrowid)
+                call_id = call_id or inserted
             conn.executemany(
                 "INSERT INTO review_cells (table_id, sha256, column_key, status, fingerprint, cell, call_id, updated_at) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (table_id, sha256, column_key) DO UPDATE SET "
@@ -220,6 +237,7 @@ class ReviewStore:
                 count += conn.execute(
                     "UPDATE review_cells SET status = 'pending', updated_at = ? "
                     "WHERE table_id = ? AND sha256 = ? AND column_key = ?", (_now(), table_id, sha256, key)).rowcount
+            self._touch(conn, table_id)
             return count
 
     def set_edit(self, table_id: int, sha256: str, key: str, edit: dict | None) -> None:
@@ -233,6 +251,7 @@ class ReviewStore:
         with self.store._errors("mark the row"), self.store._write() as conn:
             conn.execute("UPDATE review_rows SET checked = ? WHERE table_id = ? AND sha256 = ?",
                          (int(bool(checked)), table_id, sha256))
+            self._touch(conn, table_id)
 
     def _set(self, table_id: int, sha256: str, key: str, field: str, value: Any) -> None:
         """Set a reviewer field, creating a pending cell to hold it when the model has not answered yet."""
@@ -248,6 +267,7 @@ class ReviewStore:
                  _json({"column": key, "status": "pending"}), _now()))
             conn.execute(f"UPDATE review_cells SET {field} = ? WHERE table_id = ? AND sha256 = ? AND column_key = ?",
                          (value, table_id, sha256, key))
+            self._touch(conn, table_id)
 
     def calls(self, table_id: int) -> list[dict]:
         """Every call made for the table, oldest first (record plus id, sha256, created_at)."""
@@ -267,13 +287,13 @@ class ReviewStore:
 
     @staticmethod
     def _touch(conn: sqlite3.Connection, table_id: int, now: str | None = None) -> None:
-        conn.execute("UPDATE review_tables SET updated_at = ? WHERE id = ?", (now or _now(), table_id))
+        conn.execute("UPDATE review_tables SET updated_at = ? WHERE id = ?", (now or _stamp(), table_id))
 
     @staticmethod
     def _rekey(conn: sqlite3.Connection, table_id: int) -> None:
         shas = [r[0] for r in conn.execute("SELECT sha256 FROM review_rows WHERE table_id = ?", (table_id,))]
         conn.execute("UPDATE review_tables SET documents_key = ?, updated_at = ? WHERE id = ?",
-                     (documents_key(shas), _now(), table_id))
+                     (documents_key(shas), _stamp(), table_id))
 
     @staticmethod
     def _insert_rows(conn, table_id: int, documents: Sequence[tuple[str, str]], start: int) -> None:

@@ -5,9 +5,15 @@ all read this (no streamlit, no I/O).
     filter_rows(rows, column="c3", value="Dismissed")         # by a column's shown value
     filter_rows(rows, needs_review=True)                      # cells a reviewer must look at
     column_choices(rows, "c3")                                # the values to offer in a filter
+    page = page_of(rows, 3, 50)                               # one page of the (filtered) rows
+    grid_records(page.rows, table.columns)                    # what the page's grid shows, one dict a row
     cell_evidence(document, row.cell("c3"))                   # a cell opened: passages, quote spans, pages
     progress_line(progress)                                   # '12 of 30 rows · 1 min 20 s · about 2 min left'
     table_json(table, calls)                                  # `python -m lib review --json`
+
+A 2,000-row table is shown a page at a time: the views are built once per version of the
+table (the app keeps them), filtering is a pass over plain objects, and only one page becomes
+the grid, so the page renders in well under a second (bench/review_page_bench.py).
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ STATUS_LABELS = {
     "refused": "too long for one call",
 }
 MARKS = {"verified": "✓", "review": "⚠", "problem": "✗", "pending": "…", "not_stated": "–", "checked": "☑"}
+EDITED = "✎"
+LEGEND = ("✓ verified citation · ⚠ needs review (no verified citation, or a value not read in its type) · "
+          "✗ failed or unreadable · – not stated in the document · … not asked yet · ☑ checked by a reviewer · "
+          "✎ edited by a reviewer")
 
 
 @dataclass
@@ -87,7 +97,8 @@ class RowView:
         return next(c for c in self.cells if c.key == key)
 
 
-def cell_view(column: Column, cell: Cell) -> CellView:
+def cell_view(column: Column, cell: Cell, row_checked: bool = False) -> CellView:
+    """A cell as shown; a row a reviewer checked counts every one of its cells as checked."""
     value, unit = cell.shown()
     model_text = _text(column, cell.value, cell.unit, cell)
     if cell.edit is not None:
@@ -97,8 +108,8 @@ def cell_view(column: Column, cell: Cell) -> CellView:
     return CellView(
         key=column.key, title=column.title, type=column.type, status=cell.status, text=text, value=value,
         unit=unit, answer=(cell.edit or {}).get("answer") or cell.answer, citations=list(cell.citations),
-        needs_review=cell.needs_review, review=list(cell.review), reason=cell.reason, checked=cell.checked,
-        edited=cell.edit is not None, model_text=model_text, parts=cell.parts,
+        needs_review=cell.needs_review and not row_checked, review=list(cell.review), reason=cell.reason,
+        checked=cell.checked or row_checked, edited=cell.edit is not None, model_text=model_text, parts=cell.parts,
     )
 
 
@@ -112,7 +123,8 @@ def _text(column: Column, value: Any, unit: str | None, cell: Cell) -> str:
 
 def table_rows(table: ReviewTable) -> list[RowView]:
     return [RowView(row.sha256, row.name, row.checked,
-                    [cell_view(c, table.cell(row.sha256, c.key)) for c in table.columns]) for row in table.rows]
+                    [cell_view(c, table.cell(row.sha256, c.key), row.checked) for c in table.columns])
+            for row in table.rows]
 
 
 def filter_rows(rows: Sequence[RowView], *, column: str | None = None, value: str | None = None,
@@ -151,6 +163,75 @@ def column_choices(rows: Sequence[RowView], key: str) -> list[str]:
         for item in items:
             counts[str(item)] = counts.get(str(item), 0) + 1
     return sorted(counts, key=lambda v: (-counts[v], v))
+
+
+@dataclass
+class Page:
+    rows: list[RowView]
+    number: int
+    """1-based; the last page when the one asked for is past the end."""
+    pages: int
+    total: int
+    offset: int
+
+
+def page_of(rows: Sequence[RowView], number: int, size: int = 50) -> Page:
+    """One page of rows (page 1 when `number` is out of range)."""
+    pages = max(1, -(-len(rows) // size))
+    number = number if 1 <= number <= pages else 1
+    offset = (number - 1) * size
+    return Page(list(rows[offset:offset + size]), number, pages, len(rows), offset)
+
+
+def cell_text(view: CellView) -> str:
+    """A cell in the grid: its mark, then the value, the not-stated sentence, or why it has none."""
+    if view.status == "pending":
+        body = STATUS_LABELS["pending"]
+    elif view.status in ("failed", "refused", "unreadable") and not view.edited:
+        body = f"{STATUS_LABELS[view.status]}: {view.reason}" if view.reason else STATUS_LABELS[view.status]
+    else:
+        body = view.text or view.answer
+    mark = view.mark + (EDITED if view.edited else "")
+    return f"{mark} {body}"
+
+
+def grid_records(rows: Sequence[RowView], columns: Sequence[Column]) -> list[dict]:
+    """One dict per row for the grid: "document", then each column's key -> cell_text."""
+    return [{"document": ("☑ " if row.checked else "") + row.document,
+             **{c.key: cell_text(cell) for c, cell in zip(columns, row.cells)}} for row in rows]
+
+
+def grid_flags(rows: Sequence[RowView], columns: Sequence[Column]) -> list[dict]:
+    """Per row, per column key: 'review', 'problem' or '' (the grid colours those cells)."""
+    out = []
+    for row in rows:
+        flags = {"document": ""}
+        for column, cell in zip(columns, row.cells):
+            problem = cell.status in ("failed", "refused", "unreadable") and not cell.edited and not cell.checked
+            flags[column.key] = "problem" if problem else "review" if cell.needs_review else ""
+        out.append(flags)
+    return out
+
+
+def rows_done(rows: Sequence[RowView]) -> int:
+    """Rows whose every cell has an answer (a value, not stated, or unreadable: nothing left to ask)."""
+    return sum(1 for row in rows if all(c.status in ("answered", "not_stated", "unreadable") for c in row.cells))
+
+
+def counts_line(counts: dict[str, int]) -> str:
+    """'174 answered · 4 not stated · 2 failed · 6 need review' (statuses that occur, in a fixed order)."""
+    order = ("answered", "not_stated", "unreadable", "failed", "refused", "pending")
+    bits = [f"{counts[k]:,} {STATUS_LABELS[k]}" for k in order if counts.get(k)]
+    if counts.get("needs_review"):
+        bits.append(f"{counts['needs_review']:,} need review")
+    return " · ".join(bits) or "no cells yet"
+
+
+def run_line(done: int, total: int, elapsed_s: float | None, eta_s: float | None, current: str = "") -> str:
+    """'12 of 30 rows · 1 min 20 s elapsed · about 2 min left · reading case-13.pdf' (a job's run)."""
+    left = "estimate after the first row" if eta_s is None else f"about {duration_text(eta_s)} left"
+    line = f"{done:,} of {total:,} rows · {duration_text(elapsed_s or 0)} elapsed · {left}"
+    return line + (f" · reading {current}" if current else "")
 
 
 def duration_text(seconds: float | None) -> str:
@@ -231,11 +312,12 @@ def table_json(table: ReviewTable, calls: Sequence[dict] = (), columns: Sequence
     shown.sort(key=lambda c: order.get(c.key, 0))
     rows = []
     for row in table.rows:
-        cells = [cell_json(cell_view(c, table.cell(row.sha256, c.key)), table.cell(row.sha256, c.key)) for c in shown]
+        cells = [cell_json(cell_view(c, table.cell(row.sha256, c.key), row.checked), table.cell(row.sha256, c.key))
+                 for c in shown]
         rows.append({"document": row.name, "sha256": row.sha256, "checked": row.checked, "cells": cells})
     counts: dict[str, int] = {}
     for row in rows:
-        for cell in row["cells"]:
+        for cell in row["cells"]:  # a checked row's cells count as checked (not needing review)
             counts[cell["status"]] = counts.get(cell["status"], 0) + 1
             counts["needs_review"] = counts.get("needs_review", 0) + int(cell["needs_review"])
     return {

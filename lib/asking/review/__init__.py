@@ -10,9 +10,11 @@ cell cited and verified (issue 11).
 Modules: `values` (typed values), `columns` (columns, ready sets), `request` (the prompt and
 the JSON schema), `reply` (reading the model's reply), `cells` (a cell and its states),
 `row` (one document, one call), `parts` (documents longer than one call: the seam),
-`table` (a stored table and the work left), `runner` (the loop), `table_question` (ask the table).
+`table` (a stored table and the work left), `runner` (the loop), `job` (the "review" job kind:
+a table's run stored, resumed and stopped like every long job), `table_question` (ask the table).
 """
 
+from . import job  # noqa: F401  registers the "review" job kind
 from .cells import NOT_STATED, Cell
 from .columns import PRESETS, Column, apply_types, parse_column, preset
 from .row import Row, review_row

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from ...config import Settings
-from ...errors import InputError
 from ...library.reviews import ReviewStore
 from ...library.store import NotInStore
 from ..answering import check_thinking, resolve_context
@@ -32,23 +31,16 @@ from .cells import problem_cell
 from .row import FATAL, Row, review_row
 from .table import WorkItem, load_row, load_table
 
-DEFAULT_CONCURRENCY = {"ollama": 1, "openai": 4}
-SINGLE_SLOT_FLAVOURS = ("llama-cpp-python", "llama.cpp")
-"""OpenAI-compatible servers that serve one request at a time by default (llama-cpp-python even
-interrupts a running answer when another request arrives): one document at a time there."""
+def concurrency_for(settings: Settings, wanted: int | None = None, info=None) -> int:
+    """Documents in flight at once: the one rule of lib/servers/concurrency.py (the argument, else
+    FOLIO_CONCURRENCY, else by server kind: Ollama 1, vLLM 4, llama-server its slots,
+    llama-cpp-python 1). `info` is the server's ServerInfo, or a kind name such as "vllm"."""
+    from ...servers.concurrency import default_concurrency
+    from ...servers.protocol import ServerInfo
 
-
-def concurrency_for(settings: Settings, wanted: int | None = None, flavour: str | None = None) -> int:
-    """Documents in flight at once: the argument, else FOLIO_CONCURRENCY, else by server kind
-    (Ollama 1, vLLM and other OpenAI-compatible servers 4, llama.cpp's servers 1)."""
-    for value in (wanted, getattr(settings, "concurrency", 0)):
-        if value:
-            if value < 1:
-                raise InputError(f"Concurrency {value} is not a positive number of calls.")
-            return int(value)
-    if flavour in SINGLE_SLOT_FLAVOURS:
-        return 1
-    return DEFAULT_CONCURRENCY.get(settings.backend, 1)
+    if isinstance(info, str):
+        info = ServerInfo(backend=settings.backend, host=settings.host or "", kind=info)
+    return default_concurrency(settings, info, wanted or None)
 
 
 @dataclass
@@ -111,12 +103,12 @@ def _passing_failure(row: Row) -> bool:
 
 def save(store, table_id: int, row: Row) -> None:
     """Store a row's cells and call in one transaction (a cancelled, empty row stores nothing)."""
-    if row.cells or row.call:
-        ReviewStore(store).save_row(table_id, row.sha256, [c.to_json() for c in row.cells.values()], row.call)
+    if row.cells or row.calls:
+        ReviewStore(store).save_row(table_id, row.sha256, [c.to_json() for c in row.cells.values()], row.calls)
 
 
 def prepare(settings: Settings, backend=None, server_info=None, think: bool = False):
-    """(backend, context): the server checked once for the whole run."""
+    """(backend, context, server info): the server checked once for the whole run."""
     if backend is None:
         from ...servers import make_backend
 
@@ -124,7 +116,7 @@ def prepare(settings: Settings, backend=None, server_info=None, think: bool = Fa
     info = server_info or backend.check()
     check_thinking(think, info, settings.model)
     context, _warning = resolve_context(settings, info)
-    return backend, context
+    return backend, context, info
 
 
 def run_table(
@@ -135,27 +127,34 @@ def run_table(
     backend=None,
     server_info=None,
     columns: Iterable[str] | None = None,
+    rows: Iterable[str] | None = None,
     concurrency: int | None = None,
     think: bool = False,
     cancel: threading.Event | None = None,
     progress: Callable[[Progress], None] | None = None,
     retries: int = 1,
+    on_start: Callable[[WorkItem], None] | None = None,
+    on_row: Callable[[Row, WorkItem], None] | None = None,
 ) -> RunReport:
-    """Answer every unfinished cell of the table (of `columns`, if given), storing rows as they arrive."""
+    """Answer every unfinished cell of the table (of `columns` and `rows`, if given), storing rows as they arrive.
+
+    `on_start(item)` is called (in this thread) before a document is sent, and may set `cancel`;
+    `on_row(row, item)` after its row is stored (a job records its item there).
+    """
     started = time.monotonic()
     cancel = cancel or threading.Event()
     table = load_table(store, table_id)
     keys = list(columns) if columns is not None else None
-    work = table.work(keys)
+    work = table.work(keys, rows)
     report = RunReport(table_id)
     total = len(table.rows)
     done = total - len(work)
     if not work:
         _report(progress, done, total, started, 0, [], "")
         return report
-    backend, context = prepare(settings, backend, server_info, think)
+    backend, context, info = prepare(settings, backend, server_info, think)
     state = {"constrained": True}
-    workers = min(concurrency_for(settings, concurrency, getattr(backend, "flavour", None)), len(work))
+    workers = min(concurrency_for(settings, concurrency, info), len(work))
 
     def one(item: WorkItem) -> Row:
         return answer_item(store, item, settings, backend=backend, context=context, think=think,
@@ -168,7 +167,9 @@ def run_table(
 
         def submit() -> None:
             item = next(pending, None) if not (cancel.is_set() or fatal) else None
-            if item is not None:
+            if item is not None and on_start is not None:
+                on_start(item)
+            if item is not None and not cancel.is_set():
                 flying[pool.submit(one, item)] = item
 
         for _ in range(workers):
@@ -186,10 +187,11 @@ def run_table(
                 state["constrained"] = state["constrained"] and row.constrained
                 if row.cells:
                     save(store, table_id, row)
+                    if on_row is not None:
+                        on_row(row, item)
                     report.rows_run += 1
                     report.warnings += [f"{row.document}: {w}" for w in row.warnings]
-                    if row.call:
-                        report.calls.append(row.call)
+                    report.calls += row.calls
                     done += int(all(c.finished for c in row.cells.values()) and len(row.cells) == len(item.columns))
                 submit()
                 _report(progress, done, total, started, report.rows_run, [i.name for i in flying.values()],

@@ -6,6 +6,8 @@
                             # refused, or answered under a column question that has changed since
     add_columns(store, table.id, [Column(...)])                       # a run then asks only those
     retry_cells(store, table.id, [(sha256, "c2")])                    # a failed cell, alone
+    edit_cell(store, table.id, sha256, "c2", "Dismissed", "The appeal was dismissed.")   # beside the model's
+    mark_cell(store, table.id, sha256, "c2", True); mark_row(store, table.id, sha256, True)
 
 The table's state is what the store holds (lib/library/reviews.py): a runner or a job can
 stop anywhere and `load_table` tells what is left.
@@ -14,13 +16,15 @@ stop anywhere and `load_table` tells what is left.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
 from ...documents import Document
 from ...errors import InputError
 from ...library.reviews import ReviewStore, StoredCell
-from .cells import Cell, pending_cell
+from .cells import Cell, one_line, pending_cell
 from .columns import Column, check_columns, with_keys
+from .values import display, read_value
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,14 @@ class ReviewTable:
     def row_cells(self, sha256: str) -> list[Cell]:
         return [self.cell(sha256, c.key) for c in self.columns]
 
-    def work(self, only: Iterable[str] | None = None) -> list[WorkItem]:
-        """Per document, the columns (of `only`, if given) whose cell is not finished."""
+    def work(self, only: Iterable[str] | None = None, rows: Iterable[str] | None = None) -> list[WorkItem]:
+        """Per document (of `rows`, if given), the columns (of `only`, if given) whose cell is not finished."""
         wanted = [c for c in self.columns if only is None or c.key in set(only)]
+        among = set(rows) if rows is not None else None
         items = []
         for row in self.rows:
+            if among is not None and row.sha256 not in among:
+                continue
             todo = tuple(c for c in wanted if not self.cell(row.sha256, c.key).finished)
             if todo:
                 items.append(WorkItem(row.sha256, row.name, todo))
@@ -82,13 +89,13 @@ class ReviewTable:
         for row in self.rows:
             for cell in self.row_cells(row.sha256):
                 counts[cell.status] = counts.get(cell.status, 0) + 1
-                counts["needs_review"] = counts.get("needs_review", 0) + int(cell.needs_review)
+                counts["needs_review"] = counts.get("needs_review", 0) + int(cell.needs_review and not row.checked)
         return counts
 
 
-def _merge(stored: StoredCell, column: Column) -> Cell:
+def _merge(stored: StoredCell, column: Column, fingerprint: str | None = None) -> Cell:
     """The stored model cell with the reviewer's edit and mark; stale when the question changed."""
-    if stored.fingerprint != column.fingerprint or stored.status == "pending":
+    if stored.fingerprint != (fingerprint or column.fingerprint) or stored.status == "pending":
         cell = pending_cell(column)
     else:
         cell = Cell.from_json(stored.cell)
@@ -103,7 +110,8 @@ def load_table(store, table_id: int) -> ReviewTable:
     data = reviews.get(table_id)
     columns = [Column.from_json(c) for c in data["columns"]]
     by_key = {c.key: c for c in columns}
-    cells = {key: _merge(stored, by_key[key[1]]) for key, stored in reviews.cells(table_id).items()
+    prints = {c.key: c.fingerprint for c in columns}  # hashed once per column, not once per cell
+    cells = {key: _merge(stored, by_key[key[1]], prints[key[1]]) for key, stored in reviews.cells(table_id).items()
              if key[1] in by_key}
     rows = [TableRow(r["sha256"], r["name"], r["checked"]) for r in data["rows"]]
     return ReviewTable(id=data["id"], title=data["title"], columns=columns, rows=rows, cells=cells,
@@ -206,3 +214,52 @@ def table_for(store, documents: Sequence[Document], columns: Sequence[Column], t
 def _default_title(documents: Sequence[Document]) -> str:
     names = [d.name for d in documents]
     return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+
+
+# ------------------------------------------------------------------------- the reviewer
+
+
+def reviewer_edit(column: Column, value_text: str, answer: str = "") -> dict:
+    """The reviewer's value read in the column's type: {"value", "unit", "text", "answer", "at"}.
+
+    An empty value with an answer keeps the answer alone (value None); a value that cannot be
+    read in the column's type is refused with the reason (InputError), so a date stays a date.
+    """
+    text = (value_text or "").strip()
+    value, unit = None, None
+    if text:
+        try:
+            typed = read_value(column.type, text, column.options)
+        except ValueError as exc:
+            kind = {"yesno": "yes or no", "date": "a date", "number": "a number", "list": "a list",
+                    "options": "one of " + ", ".join(column.options)}.get(column.type, "text")
+            raise InputError(f"{text!r} cannot be read as {kind} for the column {column.title!r}: {exc}.") from exc
+        value, unit = typed.value, typed.unit
+    elif not answer.strip():
+        raise InputError("Write the value (or an answer) to keep as the reviewer's edit, or remove the edit.")
+    shown = display(column.type, value, unit) if value is not None else ""
+    return {"value": value, "unit": unit, "text": shown, "answer": one_line(answer) or shown,
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def edit_cell(store, table_id: int, sha256: str, key: str, value_text: str, answer: str = "") -> dict:
+    """Keep the reviewer's edit of a cell beside the model's answer (a re-run never touches it)."""
+    column = load_row(store, table_id, sha256).column(key)
+    edit = reviewer_edit(column, value_text, answer)
+    ReviewStore(store).set_edit(table_id, sha256, key, edit)
+    return edit
+
+
+def clear_edit(store, table_id: int, sha256: str, key: str) -> None:
+    """Back to the model's answer."""
+    ReviewStore(store).set_edit(table_id, sha256, key, None)
+
+
+def mark_cell(store, table_id: int, sha256: str, key: str, checked: bool) -> None:
+    """The reviewer's check mark on a cell (takes it out of "needs review")."""
+    ReviewStore(store).set_checked(table_id, sha256, key, checked)
+
+
+def mark_row(store, table_id: int, sha256: str, checked: bool) -> None:
+    """The reviewer's check mark on a whole row (every cell of it counts as checked)."""
+    ReviewStore(store).set_row_checked(table_id, sha256, checked)
