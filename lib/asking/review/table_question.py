@@ -142,7 +142,7 @@ def ask_table(store, table_id: int, question: str, settings: Settings, *, rows: 
     if not documents:
         raise InputError("No row of this table has an answer yet: run the table first.")
     table = _with_table_ids(table, documents)
-    backend, context = prepare(settings, backend, server_info, think)
+    backend, context, _info = prepare(settings, backend, server_info, think)
     counter = get_counter()
     answer = Answer(question=question, think=think, model=settings.model)
     built, budget = None, None
