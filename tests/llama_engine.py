@@ -68,7 +68,7 @@ def llama_server_binary() -> Path:
     if path is None or not path.exists():
         raise EngineMissing(
             "llama.cpp's llama-server is not built yet, so the real-engine tests cannot run. Build it "
-            "once with `bash scripts/llama-server.sh` (about 7 minutes on 2 cores, cached), or run the "
+            "once with `bash scripts/llama-server.sh` (4 to 7 minutes on 2 cores, cached), or run the "
             "whole suite with `bash scripts/test.sh`; FOLIO_LLAMA_SERVER=/path/to/llama-server uses your own."
         )
     return path
