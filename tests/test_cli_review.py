@@ -242,6 +242,21 @@ def test_terminal_output_and_preset(fake, tmp_path):
     assert len(body["format"]["required"]) == 8
 
 
+def test_a_rambling_cell_is_cut_on_the_terminal_and_kept_whole_in_the_json():
+    """A small model's 5,000-character value and invented 300-character ID take one short line
+    each on the terminal, saying how long they are; the JSON (and the exports) keep them whole."""
+    from lib.cli.review import SHOWN_CHARS, render_text
+
+    value, invented = "(A) (B) (C) " * 420, "x" * 300
+    cell = {"column": "Court", "text": value, "reason": "", "status": "answered", "needs_review": True,
+            "citations": [{"id": invented, "status": "invalid"}]}
+    data = {"title": "t", "table": 1, "rows": [{"document": "d.pdf", "cells": [cell]}], "counts": {}, "calls": []}
+    [line] = [ln for ln in render_text(data).splitlines() if "Court:" in ln]
+    assert len(line) < SHOWN_CHARS + 150
+    assert f"({len(value.strip()):,} characters: --json or the exports hold it all)" in line
+    assert "x" * 25 not in line and "INVALID" in line
+
+
 def test_a_preset_column_is_edited_by_a_column_of_the_same_title(fake, tmp_path):
     fake.script(answer=ReviewModel())
     files = judgments(tmp_path, 1)

@@ -307,6 +307,20 @@ def _print(args, table, state: dict, calls, error: FolioError | None) -> None:
         _write(render_text(data))
 
 
+SHOWN_CHARS = 240
+"""A cell's text on a terminal line; a longer one (a small model rambles) is cut there, said so."""
+SHOWN_ID_CHARS = 24
+
+
+def shorten(text: str, limit: int = SHOWN_CHARS, *, say_length: bool = True) -> str:
+    """`text` on one line, cut at `limit` characters (with how long it really is)."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rstrip() + "…"
+    return f"{cut} ({len(text):,} characters: --json or the exports hold it all)" if say_length else cut
+
+
 def render_text(data: dict) -> str:
     """The table for a terminal: one block per document, one line per cell with its mark."""
     from ..output.review_view import MARKS
@@ -317,8 +331,8 @@ def render_text(data: dict) -> str:
         lines.append(row["document"])
         for cell in row["cells"]:
             mark = _mark(cell, MARKS)
-            shown = cell["text"] or cell["reason"] or cell["status"]
-            ids = " ".join(f"[{c['id']}{'' if c['status'] == 'verified' else ' ' + c['status'].upper()}]"
+            shown = shorten(cell["text"] or cell["reason"] or cell["status"])
+            ids = " ".join(f"[{shorten(c['id'], SHOWN_ID_CHARS, say_length=False)}{'' if c['status'] == 'verified' else ' ' + c['status'].upper()}]"
                            for c in cell["citations"])
             lines.append(f"  {mark} {cell['column']}: {shown}" + (f"  {ids}" if ids else ""))
     counts = data.get("counts") or {}
