@@ -180,6 +180,32 @@ def test_a_collection_too_large_for_one_call_shows_the_plan_of_the_question_befo
     assert ollama.chat_bodies == [] and Jobs(library).list() == []
 
 
+def test_documents_split_into_parts_are_named_once_under_the_calls(tmp_path, ollama, monkeypatch):
+    from lib.reading.ingest import ingest_bytes
+    from plan_fixtures import paragraph
+
+    store = Store(tmp_path / "data")
+    chapters = [f"## Chapter {c}\n\n" + "\n\n".join(paragraph(c, k) for k in range(1, 9)) for c in range(1, 7)]
+    data = "\n\n".join(chapters).encode("utf-8")
+    book = ingest_bytes(data, "book.md")
+    store.add_document(book, data)
+    store.create_collection("Book")
+    store.add_to_collection("Book", [book.sha256])
+    monkeypatch.setenv("FOLIO_DATA_DIR", str(store.data_dir))
+    monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+    monkeypatch.setenv("FOLIO_CONTEXT", str(CONTEXT))  # the book is longer: it is read in parts
+    monkeypatch.setenv("FOLIO_ANSWER_RESERVE", "300")
+    at = choose(ask_page(), store, "Book")
+    at.chat_input(key="question").set_value(QUESTION)
+    at.run()
+    no_error(at)
+    assert "Nothing has been sent yet." in text(at)
+    page = text(at)
+    assert page.count("Split into parts") == 1  # said once, under the calls
+    assert f"Split into parts at their chapters, sections and paragraphs: {book.name} (2 parts)" in page
+    assert ollama.chat_bodies == []
+
+
 def test_a_plan_runs_as_a_job_with_progress_cancel_and_an_answer_composed_from_the_evidence(library, ollama,
                                                                                             downloads):
     gate = Gate(at=3)

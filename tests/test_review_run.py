@@ -107,6 +107,22 @@ def test_a_second_run_asks_nothing_and_a_new_column_alone(fake, store):
     assert all(table.cell(r.sha256, added.key).status == "answered" for r in table.rows)
 
 
+def test_a_review_run_leaves_its_speed_for_a_later_time_estimate(fake, store):
+    """A plan's or probe's "estimated time" comes from earlier calls to the same server and model:
+    the review table's calls count too, so a plan made after a review is not "time unknown"."""
+    from lib.asking.plan import ServerSpeed
+
+    fake.script(answer=ReviewModel())
+    settings = settings_for(fake)
+    assert not ServerSpeed.from_calls(store.recent_calls(settings.host, settings.model)).read_tokens_per_s
+    table = create_table(store, "Matter", add_judgments(store, range(2)), columns(["Court"]))
+    run_table(store, table.id, settings)
+    calls = store.recent_calls(settings.host, settings.model)
+    assert len(calls) == 2 and all(c["prompt_tokens"] > 0 for c in calls)
+    assert ServerSpeed.from_calls(calls).read_tokens_per_s > 0
+    assert store.recent_calls(settings.host, "another-model") == []
+
+
 def test_a_changed_question_asks_that_column_again(fake, store):
     model = ReviewModel()
     fake.script(answer=model)

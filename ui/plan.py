@@ -26,6 +26,7 @@ import streamlit as st
 
 import ui.plan_run
 import ui.server
+from lib.asking.plan import SPLIT_NOTE
 from lib.errors import FolioError, ServerError
 from lib.output import plan_view
 from lib.output import presenting as view
@@ -251,7 +252,8 @@ def _choose(planned: dict, proposed: dict) -> None:
         _ranking(chosen)
     _calls(chosen)
     for note in chosen.notes:
-        st.caption(view.escape_markdown(note))
+        if not note.startswith(SPLIT_NOTE):  # said under the calls already
+            st.caption(view.escape_markdown(note))
     row = st.container(horizontal=True)
     calls = len(chosen.calls) + (1 if chosen.mode == "all" else 0)
     if row.button(f"Ask in {view.count_noun(calls, 'call')}", key="plan-run", type="primary",

@@ -39,6 +39,9 @@ from .evidence import EVIDENCE_PROMPT, compose_messages
 from .packing import PACKING, first_fit_decreasing
 from .parts import MarkupCounter, Piece, layout_of, split_document, whole_piece
 
+SPLIT_NOTE = "Split into parts: "
+"""The note naming the documents split into parts (the app says it beside the calls instead)."""
+
 MODES = ("auto", "one", "relevant", "all")
 MODE_NAMES = {"one": "one call", "relevant": "most relevant first", "all": "read everything", "auto": "auto"}
 DEFAULT_PLAN_MODE = "all"
@@ -568,7 +571,7 @@ def _plan_all(setup: _Setup) -> Plan:
                           "calls are packed that much below the budget.")
     split = [d for d in documents if d.parts > 1]
     if split:
-        plan.notes.append("Split into parts: " + ", ".join(f"{d.name} ({d.parts} parts)" for d in split) + ".")
+        plan.notes.append(SPLIT_NOTE + ", ".join(f"{d.name} ({d.parts} parts)" for d in split) + ".")
     return _finish(setup, plan)
 
 

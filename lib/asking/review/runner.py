@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from ...config import Settings
+from ...errors import FolioError
 from ...library.reviews import ReviewStore
 from ...library.store import NotInStore
 from ..answering import check_thinking, resolve_context
@@ -107,6 +108,15 @@ def save(store, table_id: int, row: Row) -> None:
         ReviewStore(store).save_row(table_id, row.sha256, [c.to_json() for c in row.cells.values()], row.calls)
 
 
+def remember_timings(store, settings: Settings, row: Row) -> None:
+    """Keep the row's call speeds, so a later plan or probe on this server and model can estimate
+    its time (Store.recent_calls); the row is stored already, so failing here costs it nothing."""
+    try:
+        store.add_call_timings(settings.host, settings.model, row.calls, source="review")
+    except (FolioError, OSError):
+        pass
+
+
 def prepare(settings: Settings, backend=None, server_info=None, think: bool = False):
     """(backend, context, server info): the server checked once for the whole run."""
     if backend is None:
@@ -187,6 +197,7 @@ def run_table(
                 state["constrained"] = state["constrained"] and row.constrained
                 if row.cells:
                     save(store, table_id, row)
+                    remember_timings(store, settings, row)
                     if on_row is not None:
                         on_row(row, item)
                     report.rows_run += 1
