@@ -233,3 +233,115 @@ def test_a_collection_that_cannot_be_asked_is_refused(fake, collection, books):
         done = run_cli(fake, "ask", *args, "-q", "Who?", "--mode", "all")
         assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
     assert fake.chat_bodies == []
+
+
+class BlockingReader:
+    """The fake's usual reader, except that the n-th chat call (1-based) waits for `release`."""
+
+    def __init__(self, at: int):
+        import threading
+
+        self.at, self.prompts = at, []
+        self.lock, self.blocked, self.release = threading.Lock(), threading.Event(), threading.Event()
+
+    def __call__(self, body: dict, prompt: str) -> str:
+        from fake_openai import folio_answer
+
+        with self.lock:
+            self.prompts.append(prompt)
+            count = len(self.prompts)
+        if count == self.at:
+            self.blocked.set()
+            self.release.wait(60)
+        return folio_answer(body, prompt)
+
+
+def test_a_collection_question_runs_as_a_plan_job_and_is_kept_in_history(fake, collection):
+    from lib.library.jobs import Jobs
+
+    asked = run_cli(fake, "ask", "--collection", "Matter", "-q", "Was the limitation defence upheld?",
+                    "--mode", "all", "--json")
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    [job] = Jobs(collection).list(kind="plan")
+    assert data["job"] == job.id and job.status == "done" and job.failed == 0
+    assert job.done == job.total == len(data["plan"]["calls"]) + 1  # every reading call, then the answer
+    [conversation] = collection.list_conversations()
+    [turn] = collection.get_conversation(conversation["id"])["turns"]
+    assert turn["question"] == "Was the limitation defence upheld?"
+    assert turn["answer"] == data["answer"]
+
+
+def test_ctrl_c_on_a_collection_question_composes_from_the_evidence_found_and_ends_its_job(fake, collection):
+    """Ctrl-C while the 3rd reading call is out: the job is cancelled (the two finished calls kept),
+    the answer composed from their evidence is printed and kept, the exit status says it was stopped."""
+    import signal
+
+    from lib.library.jobs import Jobs
+
+    blocking = BlockingReader(at=3)
+    fake.script(answer=blocking)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+    env.update(FOLIO_DATA_DIR=os.environ["FOLIO_DATA_DIR"], FOLIO_BACKEND="openai", FOLIO_HOST=fake.url,
+               FOLIO_MODEL=fake.model, FOLIO_CONTEXT=str(CONTEXT), FOLIO_ANSWER_RESERVE="300",
+               FOLIO_CONCURRENCY="1")
+    child = subprocess.Popen([sys.executable, "-m", "lib", "ask", "--collection", "Matter", "-q",
+                              "Which court gave the judgment?", "--mode", "all", "--json"],
+                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert blocking.blocked.wait(120), "the run never reached its third call"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        blocking.release.set()
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    data = json.loads(out)
+    assert data["job"] and data["answer"]
+    assert data["evidence"] and data["citations"]  # the two finished calls' evidence, cited
+    assert len(blocking.prompts) == 4  # two calls read, the third abandoned, then the composing call
+    [job] = Jobs(collection).list(kind="plan")
+    assert job.id == data["job"] and job.status == "done" and job.done == 3  # two calls and the answer
+    assert len(collection.list_conversations()) == 1
+
+
+def test_a_killed_collection_question_resumes_without_sending_a_finished_call_again(fake, collection):
+    """The process is killed (SIGKILL) while the 3rd reading call is out; the same command goes on
+    from there: the two finished calls are not sent again, and the job shows it was resumed."""
+    import signal
+
+    question = ["ask", "--collection", "Matter", "-q", "Was the limitation defence upheld?", "--mode", "all"]
+    blocking = BlockingReader(at=3)
+    fake.script(answer=blocking)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+    env.update(FOLIO_DATA_DIR=os.environ["FOLIO_DATA_DIR"], FOLIO_BACKEND="openai", FOLIO_HOST=fake.url,
+               FOLIO_MODEL=fake.model, FOLIO_CONTEXT=str(CONTEXT), FOLIO_ANSWER_RESERVE="300",
+               FOLIO_CONCURRENCY="1")
+    child = subprocess.Popen([sys.executable, "-m", "lib", *question], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert blocking.blocked.wait(120), "the run never reached its third call"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        blocking.release.set()
+        if child.poll() is None:
+            child.kill()
+    sent_before = blocking.prompts[:2]
+
+    listed = subprocess.run([sys.executable, "-m", "lib", "jobs", "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    [job] = json.loads(listed.stdout)["jobs"]
+    assert (job["kind"], job["state"], job["done"]) == ("plan", "interrupted", 2)
+
+    fake.script()  # the usual reader again
+    before = len(fake.chat_bodies)
+    resumed = run_cli(fake, *question, "--json", FOLIO_CONCURRENCY="1")
+    assert resumed.returncode == 0, resumed.stderr
+    data = json.loads(resumed.stdout)
+    assert data["job"] == job["id"]
+    sent_now = [m["content"] for body in fake.chat_bodies[before:] for m in body["messages"] if m["role"] == "user"]
+    assert len(fake.chat_bodies) - before == len(data["plan"]["calls"]) - 2 + 1  # the rest, then the answer
+    assert not any(old in sent for old in sent_before for sent in sent_now)
+    assert data["citations"] and all(c["status"] == "verified" for c in data["citations"])

@@ -12,6 +12,12 @@ reads everything in several calls and composes the answer from the evidence. Ctr
 the reading calls stops them and composes the answer from the evidence found so far (a
 second Ctrl-C stops that too).
 
+With `--collection` (documents already in the library) the question runs as a "plan" job, as
+in the app (lib/output/plan_job.py): each reading call is stored the moment it finishes, and
+after Ctrl-C twice, a crash or `kill -9` the same command (or `jobs resume ID`) goes on without
+sending a finished call again; the answer is kept in History. Files named on the command line
+are read for this question only and are not stored, so their run is not resumable.
+
 Exit status of `plan`: 0 printed, 2 a problem with the input. Of `ask` in modes relevant and
 all: 0 answered, 2 input (or auto when one call cannot hold the documents), 3 a problem with
 the server (also when a part could not be read: the answer names it), 130 stopped by you.
@@ -170,6 +176,8 @@ def ask_in_mode(args, settings, documents) -> int:
     if not args.json:
         for line in _describe(plan):
             print(f"folio: {line}" if line else "", file=sys.stderr)
+    if getattr(args, "collection", None):
+        return _run_job(args, settings, plan, backend, documents)
     return _run(args, settings, plan, backend, info)
 
 
@@ -223,6 +231,75 @@ def _run(args, settings, plan, backend, info) -> int:
     if answer.interrupted or answer.unread:
         return 3
     return 0
+
+
+def _run_job(args, settings, plan, backend, documents) -> int:
+    """The plan as a stored "plan" job: resumed when this very plan ran before and did not finish."""
+    from ..library.jobs import Jobs
+    from ..library.store import open_store
+    from ..output.plan_job import create_plan_job, find_plan_job
+
+    store = open_store(settings.data_dir)
+    jobs = Jobs(store)
+    found = find_plan_job(store, plan)
+    if found is not None:
+        job_id = found.id
+        if not args.json:
+            print(f"folio: resuming job {job_id}: {found.done:,} of {found.total or len(plan.calls):,} calls done "
+                  "before are not sent again", file=sys.stderr)
+    else:
+        job_id = create_plan_job(store, plan, settings, shas=[d.sha256 for d in documents],
+                                 concurrency=args.concurrency)
+    events: queue.Queue = queue.Queue()
+    errors: list = []
+    stops = (_JobStop(jobs, job_id), _JobStop(jobs, job_id))
+
+    def produce() -> None:
+        options = {"documents": documents, "backend": backend, "errors": errors,
+                   "on_event": lambda event: events.put(("event", event))}
+        try:
+            info = jobs.run(job_id, options=options)
+            if info.status == "cancelled" and stops[0].pressed and not stops[1].pressed:
+                events.put(("event", _Status("Composing the answer from the evidence found so far "
+                                             "(Ctrl-C again to stop).")))
+                info = jobs.run(job_id, options=dict(options, compose=True))
+            if info.status == "failed":
+                events.put(("error", errors[-1] if errors else FolioError(info.error)))
+        except FolioError as exc:
+            events.put(("error", exc))
+        except Exception as exc:  # a bug must still reach the user as one line, not a hang
+            events.put(("error", FolioError(f"Unexpected failure: {type(exc).__name__}: {exc}")))
+        finally:
+            events.put(("end", None))
+
+    threading.Thread(target=produce, daemon=True, name="folio-plan-job").start()
+    view = _JsonView(job=job_id) if args.json else _TerminalView(len(plan.calls))
+    answer = _consume(events, view, stops)
+    if answer is None:
+        if not args.json:
+            print(f"folio: stopped; `python -m lib jobs resume {job_id}` (or the same command) goes on from here.",
+                  file=sys.stderr)
+        return EXIT_CANCELLED
+    view.finish(answer)
+    if stops[0].pressed or answer.interrupted and stops[1].pressed:
+        return EXIT_CANCELLED
+    if answer.interrupted or answer.unread:
+        return 3
+    return 0
+
+
+class _JobStop:
+    """What Ctrl-C sets for a job: its cancel (the job's own stop, as from the app or `jobs cancel`)."""
+
+    def __init__(self, jobs, job_id: int):
+        self.jobs, self.job_id, self.pressed = jobs, job_id, False
+
+    def set(self) -> None:
+        self.pressed = True
+        try:
+            self.jobs.cancel(self.job_id)
+        except FolioError:
+            pass  # the job ended meanwhile: nothing left to stop
 
 
 class _Status:
@@ -318,7 +395,10 @@ class _TerminalView:
 
 
 class _JsonView:
-    """Collects silently; prints exactly one JSON object at the end."""
+    """Collects silently; prints exactly one JSON object at the end (with the job's id, when a job ran it)."""
+
+    def __init__(self, job: int | None = None):
+        self.job = job
 
     def waiting(self, elapsed: float) -> None:
         pass
@@ -330,7 +410,10 @@ class _JsonView:
         pass
 
     def finish(self, answer) -> None:
-        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        data = answer.to_json()
+        if self.job is not None:
+            data["job"] = self.job
+        print(json.dumps(data, ensure_ascii=False))
 
 
 def _progress_line(event, total: int) -> str | None:

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 from ..asking.plan import MODE_NAMES, Plan
 from ..asking.several_calls import CallResult, RunState, compose_answer, plan_question, run_plan
 from ..config import Settings, load_settings
-from ..errors import InputError, StoreError
+from ..errors import FolioError, InputError, StoreError
 from ..library.jobs import JobContext, JobStopped, Jobs, register_kind
 from ..library.store import NotInStore
 from . import turns
@@ -104,7 +104,17 @@ def job_settings(params: dict) -> Settings:
 
 
 def run_plan_job(job: JobContext) -> dict:
-    """The work function of "plan" jobs (see the module docstring)."""
+    """The work function of "plan" jobs (see the module docstring). The error that ends a run is
+    also appended, unchanged, to the runtime option "errors" (a list), so a command can exit by it."""
+    try:
+        return _run_plan_job(job)
+    except FolioError as exc:
+        if isinstance(job.options.get("errors"), list):
+            job.options["errors"].append(exc)
+        raise
+
+
+def _run_plan_job(job: JobContext) -> dict:
     params = job.params
     settings = job_settings(params)
     documents = job.options.get("documents") or _documents(job.store, params["shas"])
