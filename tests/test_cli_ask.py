@@ -99,6 +99,17 @@ def test_uncited_answer_is_flagged_on_the_terminal(fake, lease_file):
     assert "warning: The answer cites no passage" in done.stderr
 
 
+@pytest.mark.parametrize("reply, times", [
+    ("The documents do not answer this question.", 1),  # the sentence itself: said once
+    ("I looked everywhere. The documents do not answer this question.", 2),  # among other words: said plainly too
+])
+def test_no_answer_is_said_plainly_once(fake, lease_file, reply, times):
+    fake.script(answer=reply)
+    done = run_cli("ask", str(lease_file), "-q", "Who won the World Cup?", "--host", fake.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("The documents do not answer this question.") == times
+
+
 def test_unreadable_file_exits_2_and_asks_nothing(fake, lease_file, tmp_path):
     missing = tmp_path / "missing.pdf"
     done = run_cli("ask", str(lease_file), str(missing), "-q", "Who pays?", "--host", fake.url, "--json")

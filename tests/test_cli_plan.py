@@ -148,7 +148,7 @@ def test_mode_one_is_the_single_call_refusal_as_before(fake, books):
 def test_when_no_part_holds_anything_relevant_the_answer_says_so(fake, books):
     done = run_cli(fake, "ask", *books, "-q", "Who won the World Cup?", "--mode", "all")
     assert done.returncode == 0, done.stderr
-    assert "The documents do not answer this question." in done.stdout
+    assert done.stdout.count("The documents do not answer this question.") == 1  # said once, not repeated
     assert "no composing call" in done.stderr
 
 

@@ -172,6 +172,14 @@ def collection_documents(settings, name: str):
     return store.get_documents(shas)
 
 
+def says_no_answer_apart(answer) -> bool:
+    """The model found no answer but said so in other words (or among others): say it plainly
+    once more. When its whole answer is the sentence itself, once is enough."""
+    from ..asking.prompt import NO_ANSWER
+
+    return bool(answer.no_answer) and (answer.answer or "").strip() != NO_ANSWER
+
+
 def remember_timings(settings, answer) -> None:
     """Keep the calls' measured speed in the library, so a later plan can estimate its time
     (Store.recent_calls). Quietly skipped when the data folder cannot be written."""
@@ -349,7 +357,7 @@ class _TerminalView:
             sys.stdout.write("\nCitations:\n")
             for citation in answer.citations:
                 sys.stdout.write(_citation_line(citation) + "\n")
-        if answer.no_answer:
+        if says_no_answer_apart(answer):
             sys.stdout.write("\n(The documents do not answer this question.)\n")
         sys.stdout.flush()
         _prompt_cut_notice(answer)

@@ -385,7 +385,7 @@ class _TerminalView:
             sys.stdout.write("\nCitations:\n")
             for citation in answer.citations:
                 sys.stdout.write(citation_line(citation) + "\n")
-        if answer.no_answer:
+        if ask.says_no_answer_apart(answer):
             sys.stdout.write("\n(The documents do not answer this question.)\n")
         sys.stdout.flush()
         for warning in answer.warnings:
