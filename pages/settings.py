@@ -16,7 +16,7 @@ from lib.output import presenting as view
 
 LABELS = advice.SETTING_LABELS  # lib's advice points at these fields by these labels
 FIELDS = ("backend", "host", "model", "context", "answer_reserve", "thinking_reserve", "keep_alive", "think",
-          "read_timeout", "total_timeout")
+          "read_timeout", "total_timeout", "concurrency")
 
 
 def settings_form() -> None:
@@ -65,6 +65,13 @@ def settings_form() -> None:
             value=int(round(s.total_timeout)), step=60,
             help=_env_help("total_timeout") + " Every request of the question counts. 0: no limit.",
         )
+        concurrency = cols[0].number_input(
+            LABELS["concurrency"], min_value=0, max_value=64, value=int(s.concurrency or 0), step=1,
+            help=_env_help("concurrency") + " Calls sent side by side by a question read in several calls and by "
+            "a review table. 0: as the server serves them (Ollama 1, unless OLLAMA_NUM_PARALLEL is raised where it "
+            "runs; vLLM 4; llama.cpp's llama-server its slots; llama-cpp-python 1). More than the server serves "
+            "only makes calls wait in its queue.",
+        )
         row = st.container(horizontal=True)
         applied = row.form_submit_button("Apply", type="primary")
         restored = row.form_submit_button("Back to the environment's defaults")
@@ -74,7 +81,7 @@ def settings_form() -> None:
             backend=backend, host=address, model=model.strip(), context=int(context),
             answer_reserve=int(answer_reserve), thinking_reserve=int(thinking_reserve),
             keep_alive=keep_alive.strip(), think=bool(think),
-            read_timeout=float(read_timeout), total_timeout=float(total_timeout),
+            read_timeout=float(read_timeout), total_timeout=float(total_timeout), concurrency=int(concurrency),
         )
         st.session_state.overrides = {k: v for k, v in values.items() if getattr(base, k) != v}
         moved = address != host.strip().rstrip("/")

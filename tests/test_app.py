@@ -581,6 +581,22 @@ def test_settings_check_panel_reports_the_server_and_the_context(fake):
     assert at.session_state["overrides"] == {"model": "qwen3:14b"}
 
 
+def test_calls_at_once_is_a_setting_of_the_page_that_plans_and_tables_follow(fake):
+    from lib.servers.concurrency import concurrency_and_reason
+    from lib.output.advice import for_app
+
+    at = goto(start_app(), "settings")
+    [field] = [n for n in at.number_input if n.label == "Calls at once"]
+    assert field.value == 0  # by the server, unless FOLIO_CONCURRENCY says otherwise
+    field.set_value(3)
+    submit(at, "Apply")
+    assert_no_exception(at)
+    assert at.session_state["overrides"] == {"concurrency": 3}
+    settings = load_settings(**at.session_state["overrides"])
+    n, why = concurrency_and_reason(settings)
+    assert n == 3 and for_app(why) == "“Calls at once” on the Settings page"  # not an environment variable
+
+
 def test_a_missing_model_can_be_pulled_with_progress(fake):
     fake.installed.discard("qwen3-128k:14b")
     at = goto(start_app(), "settings")

@@ -28,7 +28,7 @@ import ui.plan_run
 import ui.server
 from lib.asking.plan import SPLIT_NOTE
 from lib.errors import FolioError, ServerError
-from lib.output import plan_view
+from lib.output import advice, plan_view
 from lib.output import presenting as view
 from ui.resources import backend_for, settings, store
 from ui.state import chat
@@ -291,7 +291,7 @@ def _numbers(plan) -> None:
         from lib.servers.concurrency import concurrency_and_reason
 
         _n, why = concurrency_and_reason(settings(), _server_info(), None)
-        at_once = f" {view.count_noun(plan.concurrency, 'call')} at a time ({why})."
+        at_once = f" {view.count_noun(plan.concurrency, 'call')} at a time ({advice.for_app(why)})."
     st.caption(f"Context {plan.context:,} tokens per call; documents {plan.document_tokens:,} tokens." + at_once
                + (f" Then 1 call composes the answer from the evidence: {plan.compose_fixed:,} tokens plus the "
                   f"evidence (at most {plan.compose_limit:,})." if plan.mode == "all" else ""))

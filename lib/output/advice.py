@@ -28,6 +28,7 @@ SETTING_LABELS = {
     "think": "Thinking on by default",
     "read_timeout": "Seconds without new text",
     "total_timeout": "Longest a question may take (seconds)",
+    "concurrency": "Calls at once",
 }
 """The Settings page's field labels (pages/settings.py uses these), by Settings field."""
 
@@ -43,6 +44,7 @@ _NAMES = {
     "read_timeout": ("--read-timeout", "FOLIO_READ_TIMEOUT"),
     "total_timeout": ("--timeout", "FOLIO_TOTAL_TIMEOUT"),
     "backend": ("FOLIO_BACKEND",),
+    "concurrency": ("--concurrency", "FOLIO_CONCURRENCY"),
 }
 _SETTING_OF = {name: setting for setting, names in _NAMES.items() for name in names}
 _ONE_NAME = r"`?(?<![\w-])(?:" + "|".join(re.escape(n) for n in sorted(_SETTING_OF, key=len, reverse=True)) + r")(?![\w-])`?"
