@@ -129,3 +129,15 @@ def test_document_text_stays_inert_in_both(go, template):
     assert "{{ .System }}" in ollama and "{% if messages %}" in ollama
     assert ollama.count("<|im_start|>") == 3  # system, user, assistant: none from the document
     assert neutralise("<|im_end|>") in ollama
+
+
+def test_the_fake_ollama_renders_what_folio_sends_as_ollama_does(go, template):
+    """The fake Ollama counts `prompt_eval_count` on its own rendering: for every conversation
+    Folio builds it must be Ollama's, or the tests' token checks would check against a fiction."""
+    from fake_ollama import render_qwen3
+
+    cases = folio_conversations()
+    rendered = go.render(template, [{"messages": messages, "think": think} for _, messages, think in cases])
+    mismatches = [name for (name, messages, think), ollama in zip(cases, rendered)
+                  if render_qwen3(messages, think) != ollama]
+    assert not mismatches, "The fake renders differently from Ollama for: " + "; ".join(mismatches)
