@@ -256,6 +256,21 @@ class BlockingReader:
         return folio_answer(body, prompt)
 
 
+def recorded(store, calls: int, within_s: float) -> bool:
+    """True once the only plan job has `calls` items stored (polled: another process writes them)."""
+    import time
+
+    from lib.library.jobs import Jobs
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        jobs = Jobs(store).list(kind="plan")
+        if jobs and jobs[0].done >= calls:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_a_collection_question_runs_as_a_plan_job_and_is_kept_in_history(fake, collection):
     from lib.library.jobs import Jobs
 
@@ -322,6 +337,8 @@ def test_a_killed_collection_question_resumes_without_sending_a_finished_call_ag
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert blocking.blocked.wait(120), "the run never reached its third call"
+        # The two finished calls are stored by the job's own thread, which may still be at it.
+        assert recorded(collection, 2, within_s=60), "the two finished calls were never stored"
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     finally:
