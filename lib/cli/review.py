@@ -332,13 +332,18 @@ def render_text(data: dict) -> str:
         for cell in row["cells"]:
             mark = _mark(cell, MARKS)
             shown = shorten(cell["text"] or cell["reason"] or cell["status"])
-            ids = " ".join(f"[{shorten(c['id'], SHOWN_ID_CHARS, say_length=False)}{'' if c['status'] == 'verified' else ' ' + c['status'].upper()}]"
-                           for c in cell["citations"])
+            ids = " ".join(_citation_mark(c) for c in cell["citations"])
             lines.append(f"  {mark} {cell['column']}: {shown}" + (f"  {ids}" if ids else ""))
     counts = data.get("counts") or {}
     summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(counts.items()))
     lines += ["", f"cells: {summary or 'none'}; calls this run: {len(data.get('calls') or [])}"]
     return "\n".join(lines) + "\n"
+
+
+def _citation_mark(citation: dict) -> str:
+    """'[kzt-17]' when verified, else '[kzt-17 INVALID]'; an invented ID cut short."""
+    status = "" if citation["status"] == "verified" else " " + citation["status"].upper()
+    return f"[{shorten(citation['id'], SHOWN_ID_CHARS, say_length=False)}{status}]"
 
 
 def _mark(cell: dict, marks: dict) -> str:
