@@ -193,44 +193,32 @@ def _refuse(args, plan) -> int:
     return 2
 
 
+COMPOSING_NOTE = "Composing the answer from the evidence found so far (Ctrl-C again to stop)."
+
+
 def _run(args, settings, plan, backend, info) -> int:
     from ..asking.several_calls import compose_answer, run_plan
 
-    cancel, compose_cancel = threading.Event(), threading.Event()
+    stops = (threading.Event(), threading.Event())
     events: queue.Queue = queue.Queue()
 
-    def produce() -> None:
-        try:
-            state = None
-            for event in run_plan(plan, settings, backend=backend, server_info=info, cancel=cancel,
-                                  concurrency=args.concurrency):
-                events.put(("event", event))
-                state = event.state or state
-                if event.kind == "cancelled":
-                    events.put(("event", _Status("Composing the answer from the evidence found so far "
-                                                 "(Ctrl-C again to stop).")))
-                    for later in compose_answer(plan, state, settings, backend=backend, server_info=info,
-                                                cancel=compose_cancel, concurrency=args.concurrency):
-                        events.put(("event", later))
-        except FolioError as exc:
-            events.put(("error", exc))
-        except Exception as exc:  # a bug must still reach the user as one line, not a hang
-            events.put(("error", FolioError(f"Unexpected failure: {type(exc).__name__}: {exc}")))
-        finally:
-            events.put(("end", None))
+    def work() -> None:
+        state = None
+        for event in run_plan(plan, settings, backend=backend, server_info=info, cancel=stops[0],
+                              concurrency=args.concurrency):
+            events.put(("event", event))
+            state = event.state or state
+            if event.kind == "cancelled":
+                events.put(("event", _Status(COMPOSING_NOTE)))
+                for later in compose_answer(plan, state, settings, backend=backend, server_info=info,
+                                            cancel=stops[1], concurrency=args.concurrency):
+                    events.put(("event", later))
 
-    threading.Thread(target=produce, daemon=True, name="folio-plan").start()
-    view = _JsonView() if args.json else _TerminalView(len(plan.calls))
-    answer = _consume(events, view, (cancel, compose_cancel))
-    if answer is None:
-        return EXIT_CANCELLED
-    view.finish(answer)
-    ask.remember_timings(settings, answer)
-    if cancel.is_set() or answer.interrupted and compose_cancel.is_set():
-        return EXIT_CANCELLED
-    if answer.interrupted or answer.unread:
-        return 3
-    return 0
+    _in_thread(work, events, "folio-plan")
+    answer = _consume(events, _JsonView() if args.json else _TerminalView(len(plan.calls)), stops)
+    if answer is not None:
+        ask.remember_timings(settings, answer)  # a job keeps its answer, timings included, in History
+    return _exit_status(answer, stops)
 
 
 def _run_job(args, settings, plan, backend, documents) -> int:
@@ -254,17 +242,30 @@ def _run_job(args, settings, plan, backend, documents) -> int:
     errors: list = []
     stops = (_JobStop(jobs, job_id), _JobStop(jobs, job_id))
 
-    def produce() -> None:
+    def work() -> None:
         options = {"documents": documents, "backend": backend, "errors": errors,
                    "on_event": lambda event: events.put(("event", event))}
+        info = jobs.run(job_id, options=options)
+        if info.status == "cancelled" and stops[0].is_set() and not stops[1].is_set():
+            events.put(("event", _Status(COMPOSING_NOTE)))
+            info = jobs.run(job_id, options=dict(options, compose=True))
+        if info.status == "failed":
+            raise errors[-1] if errors else FolioError(info.error)
+
+    _in_thread(work, events, "folio-plan-job")
+    answer = _consume(events, _JsonView(job=job_id) if args.json else _TerminalView(len(plan.calls)), stops)
+    if answer is None and not args.json:
+        print(f"folio: stopped; `python -m lib jobs resume {job_id}` (or the same command) goes on from here.",
+              file=sys.stderr)
+    return _exit_status(answer, stops)
+
+
+def _in_thread(work, events: queue.Queue, name: str) -> None:
+    """Run `work` (which puts ("event", e) items) in a thread; its error, then ("end", None), follow."""
+
+    def target() -> None:
         try:
-            info = jobs.run(job_id, options=options)
-            if info.status == "cancelled" and stops[0].pressed and not stops[1].pressed:
-                events.put(("event", _Status("Composing the answer from the evidence found so far "
-                                             "(Ctrl-C again to stop).")))
-                info = jobs.run(job_id, options=dict(options, compose=True))
-            if info.status == "failed":
-                events.put(("error", errors[-1] if errors else FolioError(info.error)))
+            work()
         except FolioError as exc:
             events.put(("error", exc))
         except Exception as exc:  # a bug must still reach the user as one line, not a hang
@@ -272,20 +273,16 @@ def _run_job(args, settings, plan, backend, documents) -> int:
         finally:
             events.put(("end", None))
 
-    threading.Thread(target=produce, daemon=True, name="folio-plan-job").start()
-    view = _JsonView(job=job_id) if args.json else _TerminalView(len(plan.calls))
-    answer = _consume(events, view, stops)
-    if answer is None:
-        if not args.json:
-            print(f"folio: stopped; `python -m lib jobs resume {job_id}` (or the same command) goes on from here.",
-                  file=sys.stderr)
+    threading.Thread(target=target, daemon=True, name=name).start()
+
+
+def _exit_status(answer, stops) -> int:
+    """130 stopped by you (no answer, or Ctrl-C while reading or composing); 3 an interrupted or
+    incomplete reading; else 0."""
+    reading, composing = stops
+    if answer is None or reading.is_set() or answer.interrupted and composing.is_set():
         return EXIT_CANCELLED
-    view.finish(answer)
-    if stops[0].pressed or answer.interrupted and stops[1].pressed:
-        return EXIT_CANCELLED
-    if answer.interrupted or answer.unread:
-        return 3
-    return 0
+    return 3 if answer.interrupted or answer.unread else 0
 
 
 class _JobStop:
@@ -301,6 +298,9 @@ class _JobStop:
         except FolioError:
             pass  # the job ended meanwhile: nothing left to stop
 
+    def is_set(self) -> bool:
+        return self.pressed
+
 
 class _Status:
     kind = "status"
@@ -310,7 +310,8 @@ class _Status:
 
 
 def _consume(events: queue.Queue, view, cancels) -> object:
-    """Show events as they come; each Ctrl-C sets the next cancel (reading, then composing)."""
+    """Show events as they come, then the answer (returned; None when stopped before one); each
+    Ctrl-C sets the next cancel (reading, then composing)."""
     started = time.monotonic()
     answer = None
     pressed = 0
@@ -326,6 +327,8 @@ def _consume(events: queue.Queue, view, cancels) -> object:
             view.cancelling(pressed)
             continue
         if kind == "end":
+            if answer is not None:
+                view.finish(answer)
             return answer
         if kind == "error":
             raise item
