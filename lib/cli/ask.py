@@ -238,15 +238,15 @@ def _ask(args, settings, documents) -> int:
 
     cancel = threading.Event()
     events: queue.Queue = queue.Queue()
-    worker = threading.Thread(
-        target=_produce, args=(ask_stream, documents, args, settings, cancel, events), daemon=True
-    )
-    worker.start()
-    view = _JsonView() if args.json else _TerminalView()
-    answer = _consume(events, view, cancel)
+
+    def work() -> None:
+        for event in ask_stream(documents, args.question, settings, think=args.think, cancel=cancel):
+            events.put(("event", event))
+
+    in_thread(work, events, "folio-ask")
+    answer = follow(events, _JsonView() if args.json else _TerminalView(), (cancel,))
     if answer is None:
         return EXIT_CANCELLED
-    view.finish(answer)
     remember_timings(settings, answer)
     return exit_status(answer, cancelled=cancel.is_set())
 
@@ -262,23 +262,29 @@ def exit_status(answer, *, cancelled: bool = False) -> int:
     return EXIT_OK
 
 
-def _produce(ask_stream, documents, args, settings, cancel, events: queue.Queue) -> None:
-    """Run the question in a worker so the terminal can show elapsed time and take Ctrl-C."""
-    try:
-        for event in ask_stream(documents, args.question, settings, think=args.think, cancel=cancel):
-            events.put(("event", event))
-    except FolioError as exc:
-        events.put(("error", exc))
-    except Exception as exc:  # a bug must still reach the user as one line, not a hang
-        events.put(("error", FolioError(f"Unexpected failure: {type(exc).__name__}: {exc}")))
-    finally:
-        events.put(("end", None))
+def in_thread(work, events: queue.Queue, name: str) -> None:
+    """Run `work` (which puts ("event", e) items into `events`) in a thread, so the terminal can
+    show elapsed time and take Ctrl-C; its error, then ("end", None), follow."""
+
+    def target() -> None:
+        try:
+            work()
+        except FolioError as exc:
+            events.put(("error", exc))
+        except Exception as exc:  # a bug must still reach the user as one line, not a hang
+            events.put(("error", FolioError(f"Unexpected failure: {type(exc).__name__}: {exc}")))
+        finally:
+            events.put(("end", None))
+
+    threading.Thread(target=target, daemon=True, name=name).start()
 
 
-def _consume(events: queue.Queue, view, cancel: threading.Event):
-    """Show events as they come; Ctrl-C cancels the call and keeps what arrived."""
+def follow(events: queue.Queue, view, cancels) -> object:
+    """Show events as they come, then the answer (returned; None when stopped before one). Each
+    Ctrl-C sets the next of `cancels` (one call: its cancel; several: reading, then composing)."""
     started = time.monotonic()
     answer = None
+    pressed = 0
     while True:
         try:
             kind, item = events.get(timeout=WAIT_REFRESH_S)
@@ -286,10 +292,13 @@ def _consume(events: queue.Queue, view, cancel: threading.Event):
             view.waiting(time.monotonic() - started)
             continue
         except KeyboardInterrupt:
-            cancel.set()
-            view.cancelling()
+            cancels[min(pressed, len(cancels) - 1)].set()
+            pressed += 1
+            view.cancelling(pressed)
             continue
         if kind == "end":
+            if answer is not None:
+                view.finish(answer)
             return answer
         if kind == "error":
             view.clear()
@@ -324,7 +333,7 @@ class _TerminalView:
                       end="")
             self.wait_line = True
 
-    def cancelling(self) -> None:
+    def cancelling(self, pressed: int = 1) -> None:
         self.clear()
         self._err("\nfolio: stopping; the part that arrived is kept.")
 
@@ -376,7 +385,7 @@ class _JsonView:
     def waiting(self, elapsed: float) -> None:
         pass
 
-    def cancelling(self) -> None:
+    def cancelling(self, pressed: int = 1) -> None:
         print("folio: stopping; the part that arrived is kept.", file=sys.stderr)
 
     def show(self, event) -> None:

@@ -29,14 +29,12 @@ import json
 import queue
 import sys
 import threading
-import time
 
 from ..documents import page_range_text
 from ..errors import FolioError, InputError, ServerError
 from . import ask
 
 EXIT_CANCELLED = 130
-WAIT_REFRESH_S = 1.0
 STATUS_MARKS = {"verified": "verified  ", "unverified": "UNVERIFIED", "invalid": "INVALID   "}
 
 
@@ -214,8 +212,8 @@ def _run(args, settings, plan, backend, info) -> int:
                                             cancel=stops[1], concurrency=args.concurrency):
                     events.put(("event", later))
 
-    _in_thread(work, events, "folio-plan")
-    answer = _consume(events, _JsonView() if args.json else _TerminalView(len(plan.calls)), stops)
+    ask.in_thread(work, events, "folio-plan")
+    answer = ask.follow(events, _JsonView() if args.json else _TerminalView(len(plan.calls)), stops)
     if answer is not None:
         ask.remember_timings(settings, answer)  # a job keeps its answer, timings included, in History
     return _exit_status(answer, stops)
@@ -252,28 +250,12 @@ def _run_job(args, settings, plan, backend, documents) -> int:
         if info.status == "failed":
             raise errors[-1] if errors else FolioError(info.error)
 
-    _in_thread(work, events, "folio-plan-job")
-    answer = _consume(events, _JsonView(job=job_id) if args.json else _TerminalView(len(plan.calls)), stops)
+    ask.in_thread(work, events, "folio-plan-job")
+    answer = ask.follow(events, _JsonView(job=job_id) if args.json else _TerminalView(len(plan.calls)), stops)
     if answer is None and not args.json:
         print(f"folio: stopped; `python -m lib jobs resume {job_id}` (or the same command) goes on from here.",
               file=sys.stderr)
     return _exit_status(answer, stops)
-
-
-def _in_thread(work, events: queue.Queue, name: str) -> None:
-    """Run `work` (which puts ("event", e) items) in a thread; its error, then ("end", None), follow."""
-
-    def target() -> None:
-        try:
-            work()
-        except FolioError as exc:
-            events.put(("error", exc))
-        except Exception as exc:  # a bug must still reach the user as one line, not a hang
-            events.put(("error", FolioError(f"Unexpected failure: {type(exc).__name__}: {exc}")))
-        finally:
-            events.put(("end", None))
-
-    threading.Thread(target=target, daemon=True, name=name).start()
 
 
 def _exit_status(answer, stops) -> int:
@@ -309,35 +291,6 @@ class _Status:
         self.text = text
 
 
-def _consume(events: queue.Queue, view, cancels) -> object:
-    """Show events as they come, then the answer (returned; None when stopped before one); each
-    Ctrl-C sets the next cancel (reading, then composing)."""
-    started = time.monotonic()
-    answer = None
-    pressed = 0
-    while True:
-        try:
-            kind, item = events.get(timeout=WAIT_REFRESH_S)
-        except queue.Empty:
-            view.waiting(time.monotonic() - started)
-            continue
-        except KeyboardInterrupt:
-            cancels[min(pressed, len(cancels) - 1)].set()
-            pressed += 1
-            view.cancelling(pressed)
-            continue
-        if kind == "end":
-            if answer is not None:
-                view.finish(answer)
-            return answer
-        if kind == "error":
-            raise item
-        if item.kind == "final":
-            answer = item.answer
-        else:
-            view.show(item)
-
-
 class _TerminalView:
     """Progress per call on stderr; the composed answer streamed on stdout."""
 
@@ -352,6 +305,9 @@ class _TerminalView:
         sys.stderr.flush()
 
     def waiting(self, elapsed: float) -> None:
+        pass
+
+    def clear(self) -> None:
         pass
 
     def cancelling(self, pressed: int) -> None:
@@ -404,6 +360,9 @@ class _JsonView:
         self.job = job
 
     def waiting(self, elapsed: float) -> None:
+        pass
+
+    def clear(self) -> None:
         pass
 
     def cancelling(self, pressed: int) -> None:
