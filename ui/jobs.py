@@ -249,17 +249,6 @@ def shown_label(info: JobInfo, text: str) -> str:
     return text
 
 
-def duration(seconds: float | None) -> str:
-    """'about 3 min', 'about 40 s', 'about 2 h 10 min'; '' when unknown."""
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"about {max(seconds, 1)} s"
-    minutes = round(seconds / 60)
-    return f"about {minutes} min" if minutes < 90 else f"about {minutes // 60} h {minutes % 60:02d} min"
-
-
 NOUNS = {INGEST: ("file", "files"), PLAN: ("call", "calls"), "review": ("document", "documents"),
          "probe": ("call", "calls")}
 """What one item of a job of each kind is, in the words of its progress line."""
@@ -289,7 +278,7 @@ def progress_text(info: JobInfo) -> str:
         parts.append(shown_label(info, info.current) + detail)
     if info.failed:
         parts.append(f"{info.failed:,} {failed_words(info)}")
-    left = duration(info.eta_seconds)
+    left = view.rough_duration(info.eta_seconds)
     parts.append(f"{left} left" if left else "estimating the time left")
     return " · ".join(parts)
 
@@ -307,7 +296,7 @@ def plan_progress_text(info: JobInfo) -> str:
         parts.append(f"{int(info.work_done):,} tokens read")
     if info.failed:
         parts.append(f"{info.failed:,} not read")
-    left = duration(info.eta_seconds)
+    left = view.rough_duration(info.eta_seconds)
     parts.append(f"{left} left" if left else "estimating the time left")
     return " · ".join(parts)
 

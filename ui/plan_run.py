@@ -16,6 +16,7 @@ import threading
 
 import streamlit as st
 
+from lib.asking.plan import duration_text
 from lib.errors import FolioError
 from lib.library.jobs import JobInfo, Jobs
 from lib.output import presenting as view
@@ -153,18 +154,12 @@ def progress_line(info: JobInfo) -> str:
         parts.append(f"{int(min(info.work_done, planned)):,} of {int(planned):,} tokens read")
     parts.append(f"{view.format_seconds(info.elapsed)} elapsed")
     if info.eta_seconds is not None:
-        parts.append(f"about {_duration(info.eta_seconds)} left")
+        parts.append(f"about {duration_text(info.eta_seconds)} left")
     elif params.get("estimate_s") is not None and not info.done:
-        parts.append(f"about {_duration(params['estimate_s'])} in all (estimated from earlier answers)")
+        parts.append(f"about {duration_text(params['estimate_s'])} in all (estimated from earlier answers)")
     else:
         parts.append("estimating the time left")
     return " · ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    from lib.asking.plan import duration_text
-
-    return duration_text(seconds)
 
 
 def _running(info: JobInfo) -> None:

@@ -10,19 +10,7 @@ import shutil
 import sys
 
 from ..library.jobs import JobInfo
-
-
-def duration(seconds: float | None) -> str:
-    """'about 3 min', 'about 40 s', 'about 2 h 10 min'; '' when unknown."""
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"about {max(seconds, 1)} s"
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return f"about {minutes} min"
-    return f"about {minutes // 60} h {minutes % 60:02d} min"
+from ..output.presenting import rough_duration as duration
 
 
 def progress_line(info: JobInfo, detail: str = "") -> str:

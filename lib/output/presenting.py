@@ -408,6 +408,17 @@ def fraction_used(budget: Any) -> float:
     return max(0.0, min(1.0, used / context))
 
 
+def rough_duration(seconds: float | None) -> str:
+    """A job's time left, roughly: 'about 3 min', 'about 40 s', 'about 2 h 10 min'; '' when unknown."""
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"about {max(seconds, 1)} s"
+    minutes = round(seconds / 60)
+    return f"about {minutes} min" if minutes < 90 else f"about {minutes // 60} h {minutes % 60:02d} min"
+
+
 def format_seconds(seconds: float | None) -> str:
     """'0.4 s', '12 s', '2 min 05 s'; '–' when unknown."""
     if seconds is None:
