@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import FolioError, InputError
 from .ask import EXIT_CANCELLED, _fail, _server_arguments, _settings
+from .progress import run_cancellable
 
 
 def add_parser(subparsers) -> None:
@@ -76,29 +77,16 @@ def _run(items, args, settings):
     from ..asking.evaluation import run_eval
 
     cancel = threading.Event()
-    box: dict = {}
 
-    def work() -> None:
-        try:
-            for event in run_eval(items, settings, dataset=args.dataset, cancel=cancel, think=args.think):
-                if event.kind == "question":
-                    print(f"folio: [{event.index + 1}/{event.total}] {event.text}", file=sys.stderr, flush=True)
-                elif event.kind == "scored":
-                    print(f"folio:   {event.text}", file=sys.stderr, flush=True)
-                else:
-                    box["report"] = event.report
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            box["error"] = exc
+    def work():
+        report = None
+        for event in run_eval(items, settings, dataset=args.dataset, cancel=cancel, think=args.think):
+            if event.kind == "question":
+                print(f"folio: [{event.index + 1}/{event.total}] {event.text}", file=sys.stderr, flush=True)
+            elif event.kind == "scored":
+                print(f"folio:   {event.text}", file=sys.stderr, flush=True)
+            else:
+                report = event.report
+        return report
 
-    worker = threading.Thread(target=work, name="folio-eval", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.5)
-    except KeyboardInterrupt:
-        cancel.set()
-        print("folio: stopping; the questions already scored are kept.", file=sys.stderr)
-        worker.join()
-    if "error" in box:
-        raise box["error"]
-    return box["report"]
+    return run_cancellable(work, cancel, "folio: stopping; the questions already scored are kept.", "folio-eval")

@@ -22,6 +22,7 @@ import threading
 from ..asking import probe
 from ..errors import FolioError, StoreError
 from .ask import EXIT_CANCELLED, _fail, _server_arguments, _settings
+from .progress import run_cancellable
 
 CELL_WORDS = {"green": "cited", "amber": "found", "red": "MISSED", "grey": "not read"}
 LEGEND = ("cited = found, cited at its passage with a verified quote; found = found, citation not verified; "
@@ -106,33 +107,20 @@ def _save(result, settings) -> None:
 def _run(plan, settings, backend, info, speed):
     """Run the probe in a worker so Ctrl-C cancels the call in flight and keeps finished rows."""
     cancel = threading.Event()
-    box: dict = {}
 
-    def work() -> None:
-        try:
-            for event in probe.run_probe(plan, settings, backend=backend, server_info=info, cancel=cancel, speed=speed):
-                if event.kind == "call":
-                    eta = f", about {probe.duration_text(event.eta_s)} left" if event.eta_s else ""
-                    _err(f"folio: [{event.index + 1}/{event.total}] {event.text}{eta}")
-                elif event.kind == "row":
-                    _err(f"folio: [{event.index + 1}/{event.total}] {event.text}")
-                else:
-                    box["result"] = event.result
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            box["error"] = exc
+    def work():
+        result = None
+        for event in probe.run_probe(plan, settings, backend=backend, server_info=info, cancel=cancel, speed=speed):
+            if event.kind == "call":
+                eta = f", about {probe.duration_text(event.eta_s)} left" if event.eta_s else ""
+                _err(f"folio: [{event.index + 1}/{event.total}] {event.text}{eta}")
+            elif event.kind == "row":
+                _err(f"folio: [{event.index + 1}/{event.total}] {event.text}")
+            else:
+                result = event.result
+        return result
 
-    worker = threading.Thread(target=work, name="folio-probe", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.5)
-    except KeyboardInterrupt:
-        cancel.set()
-        _err("folio: stopping; the calls already finished are kept.")
-        worker.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
+    return run_cancellable(work, cancel, "folio: stopping; the calls already finished are kept.", "folio-probe")
 
 
 def format_grid(result) -> str:

@@ -8,9 +8,36 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
+from typing import Callable
 
 from ..library.jobs import JobInfo
 from ..output.presenting import rough_duration as duration
+
+
+def run_cancellable(work: Callable[[], object], cancel: threading.Event, stopping: str, name: str):
+    """`work()` run in a worker thread, so that Ctrl-C here sets `cancel` (saying `stopping` on
+    stderr) and waits for it to wind down; returns what it returned, or raises what it raised."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.5)
+    except KeyboardInterrupt:
+        cancel.set()
+        print(stopping, file=sys.stderr, flush=True)
+        worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def progress_line(info: JobInfo, detail: str = "") -> str:
