@@ -486,13 +486,55 @@ def empty_info(settings: Settings) -> ServerInfo:
                       requested_model=settings.model)
 
 
+class BackendCore:
+    """What both backends (lib/servers/ollama.py, openai.py) hold alike: the settings, one HTTP
+    client for their whole life, the last inspection and the remembered check. Each writes its
+    own `_inspect` (what the server says) and `check` (what makes it ready)."""
+
+    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None,
+                 headers: dict | None = None):
+        self.settings = settings
+        self._transport = transport
+        self._client = make_http_client(settings, transport, headers)
+        self._ready: ServerInfo | None = None
+        """The last check that found the server ready; reused until forget() or an error."""
+        self.inspected: ServerInfo | None = None
+        """The last inspect(), ready or not."""
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def inspect(self, cancel=None) -> ServerInfo:
+        """Everything the server says about itself and the model, asked afresh (kept in
+        `inspected`); raises only when it is unusable or the user stops."""
+        info = self._inspect(cancel)
+        self.inspected = info
+        return info
+
+    def _inspect(self, cancel=None) -> ServerInfo:
+        raise NotImplementedError
+
+    @property
+    def checked(self) -> ServerInfo | None:
+        """The remembered check, None when the next question checks again."""
+        return self._ready
+
+
 ProgressFn = Callable[[str, int, int | None], None]
 __all__ = [
     "real_context",
     "context_warning",
     "make_http_client",
+    "BackendCore",
     "classify_http_error",
     "StreamPump",
     "StreamTimer",
     "ProgressFn",
 ]
+

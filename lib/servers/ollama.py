@@ -34,7 +34,7 @@ from .base import (
     interrupted,
     json_object,
     kept,
-    make_http_client,
+    BackendCore,
     mid_stream_error_reason,
     no_done_reason,
     not_a_server,
@@ -180,28 +180,13 @@ def _text(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-class OllamaBackend:
+class OllamaBackend(BackendCore):
     """The backend protocol of lib/servers/protocol.py over Ollama's native API."""
 
     name = "ollama"
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None):
-        self.settings = settings
-        self._transport = transport
-        self._client = make_http_client(settings, transport)
-        self._ready: ServerInfo | None = None
-        """The last check that found the server ready; reused until forget() or an error."""
-        self.inspected: ServerInfo | None = None
-        """The last inspect(), ready or not."""
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> "OllamaBackend":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().__init__(settings, transport)
 
     # --- plain requests -------------------------------------------------------------------
 
@@ -271,13 +256,6 @@ class OllamaBackend:
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def inspect(self, cancel=None) -> ServerInfo:
-        """Everything the server says about itself and the model, asked afresh (kept in
-        `inspected`); raises only when it is unusable or the user stops."""
-        info = self._inspect(cancel)
-        self.inspected = info
-        return info
-
     def _inspect(self, cancel=None) -> ServerInfo:
         """Everything the server says about itself and the model; raises only when it is unusable
         (unreachable, not Ollama) or the user stops."""
@@ -316,11 +294,6 @@ class OllamaBackend:
             raise ModelNotFound(model_hint(self.settings.model))
         self._ready = info
         return info
-
-    @property
-    def checked(self) -> ServerInfo | None:
-        """The remembered check, None when the next question checks again."""
-        return self._ready
 
     def forget(self) -> None:
         """Check the server again before the next question (after an error, a pull, ...)."""

@@ -51,7 +51,7 @@ from .base import (
     interrupted,
     json_object,
     kept,
-    make_http_client,
+    BackendCore,
     mid_stream_error_reason,
     no_done_reason,
     not_a_server,
@@ -185,35 +185,20 @@ class _StreamState:
         self.data_lines = 0
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendCore):
     """The backend protocol over an OpenAI-compatible /v1/chat/completions server."""
 
     name = "openai"
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None):
-        self.settings = settings
-        self._transport = transport
         self._headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-        self._client = make_http_client(settings, transport, self._headers)
+        super().__init__(settings, transport, self._headers)
         self._models: list[dict] | None = None
         self.flavour: str | None = None
         self._probed: dict[str, int | None] = {}
         """Prompt counts already learned by a probe, so chat() after count_prompt() asks once."""
-        self._ready: ServerInfo | None = None
-        """The last check that found the server ready; reused until forget() or an error."""
-        self.inspected: ServerInfo | None = None
-        """The last inspect(), ready or not."""
         self._props: dict | None = None
         """llama-server's GET /props, once read per inspection."""
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> "OpenAIBackend":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     @property
     def server(self) -> str:
@@ -288,13 +273,6 @@ class OpenAIBackend:
 
     # --- the protocol ---------------------------------------------------------------------
 
-    def inspect(self, cancel=None) -> ServerInfo:
-        """Everything the server says about itself and the model, asked afresh (kept in
-        `inspected`); raises only when it is unusable or the user stops."""
-        info = self._inspect(cancel)
-        self.inspected = info
-        return info
-
     def _inspect(self, cancel=None) -> ServerInfo:
         """What the server says about itself and the model; raises only when it is unusable
         (unreachable, not an OpenAI-compatible server) or the user stops."""
@@ -348,11 +326,6 @@ class OpenAIBackend:
             raise ModelNotFound(self._missing_message(self.settings.model))
         self._ready = info
         return info
-
-    @property
-    def checked(self) -> ServerInfo | None:
-        """The remembered check, None when the next question checks again."""
-        return self._ready
 
     def forget(self) -> None:
         """Check the server again before the next question (after an error)."""
