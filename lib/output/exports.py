@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 from ..asking.citations import ID_PATTERN
 from ..documents import page_range_text
 from .outcome import answer_state, configured_model, server_name, short_model, times, turn_notes
-from .plan_view import call_rows, calls_markdown, calls_text, documents_line, plan_summary, planned
+from .plan_view import call_rows, calls_markdown, calls_text, documents_line, number_text, plan_summary, planned
 
 STATUS_TEXT = {
     "verified": "verified",
@@ -325,7 +325,7 @@ class _DocxWriter:
                      values["status"] + (f": {values['error']}" if values["error"] and values["status"] != "done" else ""),
                      values["total_s"])
             for cell, value in zip(row.cells, texts):
-                cell.text = xml_safe(_number(value))
+                cell.text = xml_safe(number_text(value))
 
     def _has_style(self, name: str) -> bool:
         return any(style.name == name for style in self.document.styles)
@@ -482,16 +482,6 @@ class _Footnotes:
                 child.addprevious(element)
                 return
         settings.append(element)
-
-
-def _number(value) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
 
 
 def read_footnotes(docx_bytes: bytes) -> dict[int, str]:

@@ -115,14 +115,19 @@ def call_rows(turn: dict) -> list[dict]:
     return rows
 
 
-def _cell(value) -> str:
+def number_text(value) -> str:
+    """A table cell's figure: '-' when missing, floats to one decimal, integers with separators."""
     if value is None or value == "":
         return "-"
     if isinstance(value, float):
         return f"{value:.1f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return str(value)
+
+
+def _cell(value) -> str:
+    return number_text(value).replace("|", "\\|").replace("\n", " ")
 
 
 def calls_markdown(turn: dict) -> list[str]:
