@@ -119,20 +119,29 @@ def citation_card(marker, key: str) -> None:
         with text_side:
             status_badge(status)
             st.caption(view.join_nonempty([f"passage {view.inline_code(data.get('id', ''))}", view.escape_markdown(place)]))
-            if data.get("quote"):
-                st.markdown("Quoted: “" + view.escape_markdown(data["quote"]) + "”")
-            if status == "invalid":
-                st.caption("No passage with this ID exists in the documents that were asked.")
-            elif data.get("reason"):
-                st.caption(view.escape_markdown(data["reason"]))
-            text = data.get("passage_text")
-            if text and status != "invalid":
-                span = data.get("span") or (view.find_span(text, data.get("quote") or "") or (None, None))
-                with st.container(border=True):
-                    st.markdown(view.highlight(text, *span))
+            quote_in_passage(data.get("quote"), status, data.get("reason"), data.get("passage_text"), data.get("span"),
+                             invalid="No passage with this ID exists in the documents that were asked.")
         if page_side is not None:
             with page_side:
                 page_image(data, key=f"{key}-{marker.number}")
+
+
+def quote_in_passage(quote: str | None, status: str, reason: str | None, passage: str | None, span=None, *,
+                     invalid: str, heading: str = "") -> None:
+    """A citation's quote, why it is not verified (`invalid` when its passage does not exist), and
+    its passage (under its heading) with the quoted words highlighted: an answer's and a cell's."""
+    if quote:
+        st.markdown("Quoted: “" + view.escape_markdown(quote) + "”")
+    if status == "invalid":
+        st.caption(invalid)
+    elif reason:
+        st.caption(view.escape_markdown(reason))
+    if passage and status != "invalid":
+        span = span or view.find_span(passage, quote or "") or (None, None)
+        if heading:
+            st.caption(view.escape_markdown(heading))
+        with st.container(border=True):
+            st.markdown(view.highlight(passage, *span))
 
 
 def plan_panel(turn: dict, key: str) -> None:

@@ -15,6 +15,7 @@ from lib.errors import FolioError
 from lib.output import presenting as view
 from lib.output import review_view
 from lib.output.exports import page_text
+from ui.answers import quote_in_passage
 from ui.page_images import page_image
 from ui.resources import store
 from ui.review_run import flash, start
@@ -112,18 +113,8 @@ def _evidence(row, cell_view) -> None:
             is_pdf = document.format == "pdf" and item["page"] and status != "invalid"
             text_side, page_side = st.columns([5, 4]) if is_pdf else (st.container(), None)
             with text_side:
-                if citation.get("quote"):
-                    st.markdown("Quoted: “" + view.escape_markdown(citation["quote"]) + "”")
-                if status == "invalid":
-                    st.caption("No passage with this ID exists in the document.")
-                elif citation.get("reason"):
-                    st.caption(view.escape_markdown(citation["reason"]))
-                if item["passage"]:
-                    span = item["span"] or view.find_span(item["passage"], citation.get("quote") or "") or (None, None)
-                    if item["heading"]:
-                        st.caption(view.escape_markdown(item["heading"]))
-                    with st.container(border=True):
-                        st.markdown(view.highlight(item["passage"], *span))
+                quote_in_passage(citation.get("quote"), status, citation.get("reason"), item["passage"], item["span"],
+                                 invalid="No passage with this ID exists in the document.", heading=item["heading"])
             if page_side is not None:
                 with page_side:
                     page_image({"format": "pdf", "sha": row.sha256, "page": item["page"],
