@@ -7,6 +7,7 @@ The run saves screenshots of the main pages; to refresh the ones the README show
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -75,6 +76,28 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def _app(data_dir: Path, ollama_host: str, **env_extra: str):
+    """`streamlit run app.py` on a free port against `ollama_host`, with its own data folder; yields
+    its URL once healthy, and stops it after (its output printed, shown when a test fails)."""
+    app_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
+    env.update(FOLIO_DATA_DIR=str(data_dir), OLLAMA_HOST=ollama_host, PYTHONUNBUFFERED="1", **env_extra)
+    app = _start(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(app_port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        env,
+    )
+    try:
+        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
+                    STARTUP_S, "streamlit", app)
+        yield f"http://127.0.0.1:{app_port}"
+    finally:
+        _stop(app)
+        print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))
+
+
 def _long_answer() -> str:
     """A cited answer long enough (streamed slowly) to watch it arrive and to stop it."""
     document = ingest_bytes(fixtures.english_pdf(), "judgment.pdf")
@@ -87,30 +110,20 @@ def _long_answer() -> str:
 @pytest.fixture
 def servers(tmp_path):
     """The fake Ollama and the app, each a real process on its own free port."""
-    fake_port, app_port = _free_port(), _free_port()
+    fake_port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
-    env.update(FOLIO_DATA_DIR=str(tmp_path / "data"), OLLAMA_HOST=f"127.0.0.1:{fake_port}", PYTHONUNBUFFERED="1")
     fake = _start(
         [sys.executable, "tests/fake_ollama.py", "--port", str(fake_port), "--chunk-delay", "0.12",
          "--answer", _long_answer(), "--thinking", "The minutes on page 1 record the decision."],
         env,
     )
-    app = _start(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(app_port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        env,
-    )
     try:
         _wait_until(lambda: httpx.get(f"http://127.0.0.1:{fake_port}/api/version").status_code == 200,
                     STARTUP_S, "fake Ollama", fake)
-        _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
-                    STARTUP_S, "streamlit", app)
-        yield f"http://127.0.0.1:{app_port}"
+        with _app(tmp_path / "data", f"127.0.0.1:{fake_port}") as url:
+            yield url
     finally:
-        _stop(app)
         _stop(fake)
-        print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))  # shown on failure
 
 
 @pytest.fixture
@@ -118,23 +131,8 @@ def held(tmp_path):
     """The app against a fake Ollama run in this process, so a test can hold its answers back."""
     from fake_ollama import FakeOllama
 
-    app_port = _free_port()
-    with FakeOllama(chunk_delay=0.05) as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
-        env.update(FOLIO_DATA_DIR=str(tmp_path / "data"), OLLAMA_HOST=fake.url, PYTHONUNBUFFERED="1")
-        app = _start(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(app_port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            env,
-        )
-        try:
-            _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
-                        STARTUP_S, "streamlit", app)
-            yield f"http://127.0.0.1:{app_port}", fake
-        finally:
-            _stop(app)
-            print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))
+    with FakeOllama(chunk_delay=0.05) as fake, _app(tmp_path / "data", fake.url) as url:
+        yield url, fake
 
 
 @pytest.fixture
@@ -404,24 +402,10 @@ def planning(tmp_path):
         store.add_document(document, original)
     store.create_collection("Limitation")
     store.add_to_collection("Limitation", [d.sha256 for d, _ in pairs])
-    app_port = _free_port()
     with FakeOllama(chunk_delay=0.02) as fake:
         fake.script(answer=reader_of("limitation"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
-        env.update(FOLIO_DATA_DIR=str(data), OLLAMA_HOST=fake.url, FOLIO_CONTEXT="4000", FOLIO_ANSWER_RESERVE="300",
-                   PYTHONUNBUFFERED="1")
-        app = _start(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(app_port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            env,
-        )
-        try:
-            _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
-                        STARTUP_S, "streamlit", app)
-            yield f"http://127.0.0.1:{app_port}", fake
-        finally:
-            _stop(app)
-            print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))
+        with _app(data, fake.url, FOLIO_CONTEXT="4000", FOLIO_ANSWER_RESERVE="300") as url:
+            yield url, fake
 
 
 @pytest.fixture
@@ -475,26 +459,12 @@ def review_app(tmp_path):
         shas.append(document.sha256)
     store.create_collection("Matter")
     store.add_to_collection("Matter", shas)
-    app_port = _free_port()
     with FakeOllama(chunk_delay=0.01) as fake:
         fake.script(answer=ReviewModel())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FOLIO_") and k != "OLLAMA_HOST"}
-        env.update(FOLIO_DATA_DIR=str(data_dir), OLLAMA_HOST=fake.url, PYTHONUNBUFFERED="1")
-        app = _start(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(app_port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            env,
-        )
-        try:
-            _wait_until(lambda: httpx.get(f"http://127.0.0.1:{app_port}/_stcore/health").text == "ok",
-                        STARTUP_S, "streamlit", app)
-            for tab in _tab(f"http://127.0.0.1:{app_port}"):
-                tab.goto(f"http://127.0.0.1:{app_port}")
+        with _app(data_dir, fake.url) as url:
+            for tab in _tab(url):
+                tab.goto(url)
                 yield tab, fake
-        finally:
-            _stop(app)
-            print("--- streamlit output ---\n" + (app.stdout.read() if app.stdout else ""))
 
 
 def _choose(page: Page, label: str, option: str) -> None:
