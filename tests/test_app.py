@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import streamlit as st
 from docx import Document as DocxDocument
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from lib.asking.budget import compute_budget
@@ -26,22 +25,13 @@ from lib.reading.ingest import ingest_bytes
 
 import fixtures
 from fake_ollama import FakeOllama, cite_first_passage
+from apptest_support import clean_caches, downloads  # noqa: F401 (fixtures)
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PDF_MIME = "application/pdf"
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def clean_caches():
-    """Streamlit caches are process-wide: no test sees another's store, backend or status."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
@@ -61,21 +51,6 @@ def _free_port() -> int:
 def server_down(monkeypatch):
     """OLLAMA_HOST points at a port nothing listens on."""
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{_free_port()}")
-
-
-@pytest.fixture
-def downloads(monkeypatch):
-    """Bytes of every st.download_button payload, by file name."""
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if filename and isinstance(path_or_data, bytes):
-            files[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return files
 
 
 def start_app() -> AppTest:

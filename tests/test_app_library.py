@@ -28,19 +28,12 @@ from lib.library.store import Store
 
 import library_fixtures
 from library_fixtures import topic_of
+from apptest_support import clean_caches  # noqa: F401 (fixtures)
+from apptest_support import page_text as text
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PAGE_SIZE = 50
-
-
-@pytest.fixture(autouse=True)
-def clean_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
@@ -100,14 +93,6 @@ def opened_at(page: str) -> AppTest:
 
 def goto(at: AppTest, page: str) -> AppTest:
     return at.switch_page(f"pages/{page}.py").run()
-
-
-def text(at: AppTest) -> str:
-    parts = []
-    for kind in ("markdown", "caption", "success", "error", "warning", "info"):
-        parts += [str(e.value) for e in at.get(kind)]
-    parts += [p.proto.text for p in at.get("progress")]
-    return " ".join(parts).replace("\\", "").replace("**", "")
 
 
 def no_error(at: AppTest) -> None:

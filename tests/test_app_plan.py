@@ -14,8 +14,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from lib.asking.several_calls import plan_question
@@ -26,12 +24,19 @@ from lib.output.plan_job import ranker_for
 
 from fake_ollama import FakeOllama
 from plan_fixtures import reader_of
+from apptest_support import clean_caches, downloads  # noqa: F401 (fixtures)
+from apptest_support import page_text
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 QUESTION = "Was the limitation defence upheld?"
 CONTEXT = 4000
 READER = reader_of("limitation")
+
+
+def text(at: AppTest) -> str:
+    """The page's text, metrics included (the plan's numbers are metrics)."""
+    return page_text(at, metrics=True)
 
 
 class Gate:
@@ -53,15 +58,6 @@ class Gate:
         return READER(body, prompt)
 
 
-@pytest.fixture(autouse=True)
-def clean_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def ollama():
     with FakeOllama() as server:
@@ -81,31 +77,8 @@ def library(library_300, tmp_path, monkeypatch, ollama) -> Store:
     return Store(copy)
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if filename and isinstance(path_or_data, bytes):
-            files[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return files
-
-
 def ask_page() -> AppTest:
     return AppTest.from_file(APP, default_timeout=60).switch_page("pages/ask.py").run()
-
-
-def text(at: AppTest) -> str:
-    parts = []
-    for kind in ("markdown", "caption", "success", "error", "warning", "info"):
-        parts += [str(e.value) for e in at.get(kind)]
-    parts += [p.proto.text for p in at.get("progress")]
-    parts += [f"{m.label} {m.value}" for m in at.get("metric")]
-    return " ".join(parts).replace("\\", "").replace("**", "")
 
 
 def no_error(at: AppTest) -> None:

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import streamlit as st
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from lib.asking.review.job import table_jobs
@@ -25,6 +23,8 @@ from lib.reading.ingest import ingest_bytes
 
 from fake_ollama import FakeOllama
 from review_fixtures import ReviewModel, facts, judgment_text
+from apptest_support import clean_caches, downloads  # noqa: F401 (fixtures)
+from apptest_support import page_text as text
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 COLUMNS = [
@@ -35,15 +35,6 @@ COLUMNS = [
     {"Title": "Damages", "Question": "What damages were awarded?", "Type": "number", "Options": None},
     {"Title": "Statutes", "Question": "Which statutes were interpreted?", "Type": "list", "Options": None},
 ]
-
-
-@pytest.fixture(autouse=True)
-def clean_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
@@ -71,31 +62,9 @@ def matter(store):
     return shas[:3]
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if filename and isinstance(path_or_data, bytes):
-            files[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return files
-
-
 def review_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
     return at.switch_page("pages/review.py").run()
-
-
-def text(at: AppTest) -> str:
-    parts = []
-    for kind in ("markdown", "caption", "success", "error", "warning", "info"):
-        parts += [str(e.value) for e in at.get(kind)]
-    parts += [p.proto.text for p in at.get("progress")]
-    return " ".join(parts).replace("\\", "").replace("**", "")
 
 
 def no_error(at: AppTest) -> None:
