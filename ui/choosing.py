@@ -19,7 +19,8 @@ import ui.server
 from lib.errors import FolioError
 from lib.output import presenting as view
 from ui.document_list import (
-    COMPACT, all_matching, fetch_page, filter_controls, library_formats, page_number, pager, tick_table, totals_caption,
+    COMPACT, all_matching, fetch_page, filter_controls, library_formats, page_number, pager, tick_table, ticked_after,
+    totals_caption,
 )
 from ui.resources import store
 from ui.state import chat, set_selection
@@ -164,12 +165,7 @@ def picker(collections: list, formats: dict[str, int]) -> None:
 
 
 def _apply(changes: list[tuple[str, bool]]) -> bool:
-    chosen = list(st.session_state.selected)
-    for sha, on in changes:
-        if on and sha not in chosen:
-            chosen.append(sha)
-        elif not on and sha in chosen:
-            chosen.remove(sha)
+    chosen = ticked_after(st.session_state.selected, changes)
     return set_selection(chosen) if chosen != st.session_state.selected else False
 
 

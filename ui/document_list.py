@@ -244,6 +244,17 @@ def _tick_changes(state, rows: list, tick: str) -> list[tuple[str, bool]]:
     return changes
 
 
+def ticked_after(ticked: list[str], changes: list[tuple[str, bool]]) -> list[str]:
+    """The ticked list after the table's tick changes (newly ticked appended, in order)."""
+    ticked = list(ticked)
+    for sha, on in changes:
+        if on and sha not in ticked:
+            ticked.append(sha)
+        elif not on and sha in ticked:
+            ticked.remove(sha)
+    return ticked
+
+
 def pager(key: str, result: DocumentPage) -> None:
     """Page buttons under the list (none when everything fits one page)."""
     if result.pages > 1:

@@ -18,7 +18,7 @@ import ui.reader
 from lib.errors import FolioError
 from lib.output import presenting as view
 from ui.document_list import (
-    all_matching, fetch_page, filter_controls, page_number, pager, tick_table, totals_caption,
+    all_matching, fetch_page, filter_controls, page_number, pager, tick_table, ticked_after, totals_caption,
 )
 from ui.resources import store
 
@@ -62,12 +62,7 @@ def _collections_of(shas: list[str]) -> dict:
 
 def apply_ticks(changes: list[tuple[str, bool]]) -> bool:
     """Apply the table's tick changes to the ticked list; True when it changed."""
-    ticked = list(st.session_state.ticked)
-    for sha, on in changes:
-        if on and sha not in ticked:
-            ticked.append(sha)
-        elif not on and sha in ticked:
-            ticked.remove(sha)
+    ticked = ticked_after(st.session_state.ticked, changes)
     if ticked == st.session_state.ticked:
         return False
     set_ticked(ticked)
